@@ -1,0 +1,310 @@
+"""The training loop: SGD with momentum and a per-step learning-rate schedule, for any nn.Module."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from training.datasets import DatasetBundle
+from training.modes import preserved_modes, resolve_device
+
+SCHEDULES = ("cosine", "step", "constant")
+STEP_DECAY = 0.1  # the "step" schedule multiplies the learning rate by this at every milestone
+EVAL_BATCH_SIZE = 256
+# How often (in steps) the loss is copied to the host to look for NaN/inf. Every step on the CPU costs nothing;
+# on CUDA each check is a synchronisation, so it is done less often (a few wasted steps after a divergence).
+_CHECK_EVERY = {"cpu": 1, "cuda": 10}
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of `train`. Fields are validated on construction (one-line ValueErrors).
+
+    epochs: training budget in epochs; fractional budgets train that fraction of an epoch's batches.
+    schedule: "cosine" (to 0 at the last step), "step" (x0.1 at each fraction of training in
+      `step_milestones`) or "constant"; the learning rate is set before every step.
+    grad_clip: max global gradient norm (None = no clipping).
+    amp: mixed precision on CUDA only (bfloat16 where supported, else float16 with a GradScaler).
+    device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
+    max_batches_per_epoch: cap on the batches of one epoch (None = the whole training split).
+    """
+
+    epochs: float
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    nesterov: bool = True
+    schedule: str = "cosine"
+    step_milestones: tuple[float, ...] = (0.5, 0.75)
+    grad_clip: float | None = 5.0
+    amp: bool = True
+    device: str = "auto"
+    seed: int = 0
+    progress: bool = False
+    num_workers: int = 0
+    label_smoothing: float = 0.0
+    max_batches_per_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        self.step_milestones = tuple(self.step_milestones)
+        self.validate()
+
+    def validate(self) -> None:
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        def is_num(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        if not is_num(self.epochs) or self.epochs <= 0:
+            raise ValueError(f"epochs: must be a number > 0 (fractions allowed), got {self.epochs!r}")
+        if not is_int(self.batch_size) or self.batch_size < 1:
+            raise ValueError(f"batch_size: must be an integer >= 1, got {self.batch_size!r}")
+        if not is_num(self.lr) or self.lr <= 0:
+            raise ValueError(f"lr: must be a number > 0, got {self.lr!r}")
+        if not is_num(self.momentum) or not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum: must be in [0, 1), got {self.momentum!r}")
+        if not is_num(self.weight_decay) or self.weight_decay < 0:
+            raise ValueError(f"weight_decay: must be a number >= 0, got {self.weight_decay!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule: must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        ms = self.step_milestones
+        if not all(is_num(m) and 0 < m < 1 for m in ms) or list(ms) != sorted(ms):
+            raise ValueError(f"step_milestones: must be increasing fractions of training in (0, 1), got {ms!r}")
+        if self.grad_clip is not None and (not is_num(self.grad_clip) or self.grad_clip <= 0):
+            raise ValueError(f"grad_clip: must be None or a number > 0, got {self.grad_clip!r}")
+        try:
+            resolve_device(self.device)
+        except (RuntimeError, TypeError, ValueError):
+            raise ValueError(f"device: must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}") from None
+        if not is_int(self.seed) or self.seed < 0:
+            raise ValueError(f"seed: must be an integer >= 0, got {self.seed!r}")
+        if not is_int(self.num_workers) or self.num_workers < 0:
+            raise ValueError(f"num_workers: must be an integer >= 0, got {self.num_workers!r}")
+        if not is_num(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing: must be in [0, 1), got {self.label_smoothing!r}")
+        mb = self.max_batches_per_epoch
+        if mb is not None and (not is_int(mb) or mb < 1):
+            raise ValueError(f"max_batches_per_epoch: must be None or an integer >= 1, got {mb!r}")
+
+
+@dataclass
+class TrainResult:
+    """Outcome of `train`.
+
+    status: "ok" or "diverged" (a NaN/inf training loss stopped training; `reason` says when).
+    train_loss: mean training loss of the last epoch (NaN when diverged).
+    val_accuracy / test_accuracy: accuracies in [0, 1] after training; None when diverged, and val_accuracy is
+      None when the bundle has no validation split.
+    epochs: epochs actually trained (steps / batches per epoch).
+    train_time_s: wall time of the training steps (evaluation excluded); samples_per_s: training throughput.
+    history: one dict per epoch: epoch, steps, train_loss, val_accuracy, lr (of the epoch's last step),
+      epoch_time_s, time_s (cumulative training time).
+    """
+
+    status: str
+    reason: str
+    train_loss: float
+    val_accuracy: float | None
+    test_accuracy: float | None
+    epochs: float
+    train_time_s: float
+    samples_per_s: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    steps: int = 0
+    device: str = "cpu"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (non-finite floats become None: JSON has no NaN)."""
+        return _json_safe(asdict(self))
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
+    """Learning rate for `step` (0-based) out of `total_steps`; `step == total_steps` gives the final value."""
+    fraction = min(max(step / max(total_steps, 1), 0.0), 1.0)
+    if config.schedule == "cosine":
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * fraction))
+    if config.schedule == "step":
+        return config.lr * STEP_DECAY ** sum(fraction >= m for m in config.step_milestones)
+    return config.lr
+
+
+def evaluate_accuracy(
+    model: nn.Module,
+    dataset: Dataset,
+    batch_size: int = EVAL_BATCH_SIZE,
+    device: str | torch.device = "auto",
+) -> float:
+    """Top-1 accuracy of `model` on `dataset` in eval mode (the model is moved to `device`; its train/eval
+    modes are restored afterwards)."""
+    if len(dataset) == 0:  # type: ignore[arg-type]
+        raise ValueError("dataset: is empty, accuracy is undefined")
+    dev = resolve_device(device)
+    model.to(dev)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=dev.type == "cuda")
+    correct = total = 0
+    with preserved_modes(model), torch.inference_mode():
+        model.eval()
+        correct_t = torch.zeros((), dtype=torch.int64, device=dev)
+        for x, y in loader:
+            x = x.to(dev, non_blocking=True)
+            y = y.to(dev, non_blocking=True)
+            correct_t += (model(x).argmax(dim=1) == y).sum()
+            total += len(y)
+        correct = int(correct_t.item())
+    return correct / total
+
+
+def train(model: nn.Module, bundle: DatasetBundle, config: TrainConfig) -> TrainResult:
+    """Train `model` in place on `bundle.train` and evaluate it on `bundle.val` (every epoch) and `bundle.test`
+    (at the end). The model stays on the training device. A NaN/inf loss ends training with
+    status "diverged" instead of raising. The caller's global RNG state is left untouched."""
+    config.validate()
+    if len(bundle.train) == 0:  # type: ignore[arg-type]
+        raise ValueError("bundle: the training split is empty")
+    device = resolve_device(config.device)
+    model.to(device)
+    fork_devices = [device.index if device.index is not None else torch.cuda.current_device()] if (
+        device.type == "cuda"
+    ) else []
+    with torch.random.fork_rng(devices=fork_devices), preserved_modes(model):
+        torch.manual_seed(config.seed)  # augmentation, dropout
+        return _train(model, bundle, config, device)
+
+
+def _train(model: nn.Module, bundle: DatasetBundle, config: TrainConfig, device: torch.device) -> TrainResult:
+    use_amp = config.amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(
+        params,
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        nesterov=config.nesterov and config.momentum > 0,  # torch rejects nesterov without momentum
+    )
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    loader = DataLoader(
+        bundle.train,
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(config.seed),  # the data order depends on the seed only
+        # A last batch of one sample breaks BatchNorm in training mode.
+        drop_last=len(bundle.train) > config.batch_size,  # type: ignore[arg-type]
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=config.num_workers > 0,
+    )
+    batches_per_epoch = len(loader)
+    if config.max_batches_per_epoch is not None:
+        batches_per_epoch = min(batches_per_epoch, config.max_batches_per_epoch)
+    total_steps = max(1, round(config.epochs * batches_per_epoch))
+    check_every = _CHECK_EVERY.get(device.type, 1)
+
+    history: list[dict[str, Any]] = []
+    status, reason = "ok", ""
+    step = samples = 0
+    train_time = 0.0
+    lr = config.lr
+    epoch_loss = float("nan")
+    bar = tqdm(total=total_steps, disable=not config.progress, desc="train", unit="step")
+    model.train()
+    epoch = 0
+    while step < total_steps and status == "ok":
+        epoch += 1
+        _sync(device)
+        start = time.perf_counter()
+        loss_sum = torch.zeros((), dtype=torch.float32, device=device)
+        batches = 0
+        for x, y in itertools.islice(loader, min(batches_per_epoch, total_steps - step)):
+            lr = lr_at(config, step, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x = x.to(device, non_blocking=True)
+            y = y.to(device, non_blocking=True)
+            with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
+                logits = model(x)
+            loss = criterion(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if config.grad_clip is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(params, config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            # The loss is non-negative, so the running sum is non-finite iff some loss was.
+            loss_sum += loss.detach().float()
+            step += 1
+            batches += 1
+            samples += len(y)
+            bar.update(1)
+            if step % check_every == 0 or batches == batches_per_epoch or step == total_steps:
+                total = loss_sum.item()
+                if not math.isfinite(total):
+                    status = "diverged"
+                    reason = f"non-finite training loss ({total}) by step {step} (epoch {epoch})"
+                    break
+                bar.set_postfix(loss=f"{total / batches:.4f}", lr=f"{lr:.4g}")
+        _sync(device)
+        epoch_time = time.perf_counter() - start
+        train_time += epoch_time
+        epoch_loss = loss_sum.item() / max(batches, 1)
+        val_acc = None
+        if status == "ok" and bundle.val is not None:
+            val_acc = evaluate_accuracy(model, bundle.val, EVAL_BATCH_SIZE, device)
+            model.train()
+        history.append(
+            {
+                "epoch": step / batches_per_epoch,
+                "steps": step,
+                "train_loss": epoch_loss,
+                "val_accuracy": val_acc,
+                "lr": lr,
+                "epoch_time_s": epoch_time,
+                "time_s": train_time,
+            }
+        )
+    bar.close()
+
+    val_acc = test_acc = None
+    if status == "ok":
+        val_acc = history[-1]["val_accuracy"]
+        test_acc = evaluate_accuracy(model, bundle.test, EVAL_BATCH_SIZE, device)
+    return TrainResult(
+        status=status,
+        reason=reason,
+        train_loss=epoch_loss,
+        val_accuracy=val_acc,
+        test_accuracy=test_acc,
+        epochs=step / batches_per_epoch,
+        train_time_s=train_time,
+        samples_per_s=samples / train_time if train_time > 0 else 0.0,
+        history=history,
+        steps=step,
+        device=str(device),
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
