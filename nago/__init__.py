@@ -1,0 +1,7 @@
+"""NAGO: neural architecture search by generator optimisation. The Python API mirrors the `nago` CLI."""
+from hnag import GeneratorParams, RNAGParams, compile_spec, count_params
+
+from .api import generate, train
+from .params_io import load_params
+
+__all__ = ["GeneratorParams", "RNAGParams", "compile_spec", "count_params", "generate", "train", "load_params"]

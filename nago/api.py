@@ -1,0 +1,56 @@
+"""The public Python API; each function is what the `nago` sub-command of the same name calls."""
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import hnag
+import training
+from hnag import ArchitectureSpec, GeneratorParams, RNAGParams
+from hnag.render import draw, summary
+from search.pipeline import build_and_train
+
+from .outputs import fresh_output_dir
+
+
+def _write_spec_files(spec: ArchitectureSpec, directory: Path) -> None:
+    (directory / "spec.json").write_text(spec.to_json(indent=1))
+    (directory / "summary.txt").write_text(summary(spec) + "\n")
+    draw(spec, directory / "architecture.png")
+
+
+def generate(params: GeneratorParams | RNAGParams, seed: int = 0, out_dir: str | Path | None = None
+             ) -> ArchitectureSpec:
+    """Hyperparameters + seed -> spec; with `out_dir`, also writes spec.json, summary.txt, architecture.png."""
+    spec = hnag.generate(params, seed)
+    if out_dir is not None:
+        with fresh_output_dir(out_dir) as tmp:
+            _write_spec_files(spec, tmp)
+    return spec
+
+
+def train(params: GeneratorParams | RNAGParams, seed: int = 0, dataset: str = "digits",
+          config: training.TrainConfig | None = None, data_dir: str | None = None, val_fraction: float = 0.1,
+          cutout: int = 0, limit: int | None = None, out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Generate a network for the dataset's shape, train it, evaluate and measure it.
+
+    Returns the metrics dict (accuracies, params, MACs, memory per sample, latency, times). With `out_dir`,
+    writes metrics.json, params.json (hyperparameters + seed, accepted by `nago train --config`),
+    model.pt (state dict), spec.json, summary.txt and architecture.png; all of them or none."""
+    config = config or training.TrainConfig(epochs=10)
+    bundle = training.load_dataset(dataset, data_dir=data_dir, val_fraction=val_fraction, seed=seed,
+                                   cutout=cutout, limit=limit)
+    with (fresh_output_dir(out_dir) if out_dir is not None else nullcontext()) as tmp:
+        outcome = build_and_train(params, seed, bundle, config)
+        metrics = {**outcome.metrics(), "dataset": dataset, "train_config": asdict(config)}
+        if tmp is not None:
+            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
+            (tmp / "params.json").write_text(json.dumps({**params.to_dict(), "seed": seed}, indent=1))
+            torch.save(outcome.model.state_dict(), tmp / "model.pt")
+            _write_spec_files(outcome.spec, tmp)
+    return metrics
