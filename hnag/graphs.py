@@ -70,14 +70,18 @@ def erdos_renyi_dag(n: int, p: float, rng: np.random.Generator) -> Dag:
 
 
 def stage_sizes(n: int, ratios: tuple[float, ...]) -> list[int]:
-    """Split n nodes into len(ratios) consecutive stages: each stage gets one node, the rest are shared out in
-    proportion to the normalised ratios by largest remainder (ties to the earlier stage)."""
-    stages = len(ratios)
-    spare = n - stages
+    """Split n nodes into len(ratios) consecutive stages in proportion to the normalised ratios: floors, then
+    the leftover nodes to the largest remainders (ties to the earlier stage); a stage left empty takes a node
+    from the largest stage, so every stage has at least one (n >= number of stages is validated upstream)."""
     total = sum(ratios)
-    exact = [spare * r / total for r in ratios]
+    exact = [n * r / total for r in ratios]
     sizes = [int(np.floor(e)) for e in exact]
-    order = sorted(range(stages), key=lambda s: (-(exact[s] - sizes[s]), s))
-    for s in order[: spare - sum(sizes)]:
+    order = sorted(range(len(ratios)), key=lambda s: (-(exact[s] - sizes[s]), s))
+    for s in order[: n - sum(sizes)]:
         sizes[s] += 1
-    return [1 + s for s in sizes]
+    for s in range(len(sizes)):
+        if sizes[s] == 0:
+            donor = max(range(len(sizes)), key=lambda d: (sizes[d], d))
+            sizes[donor] -= 1
+            sizes[s] = 1
+    return sizes
