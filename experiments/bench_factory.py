@@ -1,0 +1,155 @@
+"""Benchmark of the factory (issue: generate-and-train).
+
+Prints, in one run:
+1. sample+compile time per network over N random configurations from the paper's ranges (expanded space:
+   merge and op probabilities, stage and channel ratios), with a parameter budget;
+2. the worst budget error over them (and how many budgets the solver refused, if any);
+3. training throughput of a compiled network divided by that of the same network written by hand in plain
+   PyTorch (same parameters, copied weight for weight, outputs checked equal), target >= 0.95.
+
+    uv run python experiments/bench_factory.py [--configs 200] [--budget 1000000] [--steps 30]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+import hnag
+from hnag.modules import ReLUConvBN, projection
+
+
+def random_params(rng: np.random.Generator, budget: int) -> hnag.GeneratorParams:
+    top_n, bottom_n = int(rng.integers(3, 11)), int(rng.integers(3, 11))
+    return hnag.GeneratorParams(
+        top_n=top_n, top_k=int(rng.integers(2, min(5, top_n - 1) + 1)), top_p=float(rng.uniform(0.1, 1)),
+        mid_n=int(rng.integers(1, 11)), mid_p=float(rng.uniform(0.1, 1)),
+        bottom_n=bottom_n, bottom_k=int(rng.integers(2, min(5, bottom_n - 1) + 1)),
+        bottom_p=float(rng.uniform(0.1, 1)),
+        merge_probs={m: float(rng.uniform(0, 1)) for m in hnag.MERGE_OPTIONS},
+        op_probs={o: float(rng.uniform(0, 1)) for o in hnag.OPERATIONS},
+        stage_ratios=tuple(float(r) for r in rng.uniform(0.2, 1.0, 3)),
+        channel_ratios=(1.0, float(rng.uniform(1.5, 2.5)), 4.0), param_budget=budget)
+
+
+def sample_and_compile(configs: int, budget: int) -> dict:
+    rng = np.random.default_rng(0)
+    times, errors, refused = [], [], 0
+    for i in range(configs):
+        params = random_params(rng, budget)
+        start = time.perf_counter()
+        try:
+            spec = hnag.generate(params, seed=i)
+        except ValueError:
+            refused += 1
+            continue
+        model = hnag.compile_spec(spec)
+        times.append(time.perf_counter() - start)
+        assert sum(p.numel() for p in model.parameters()) == hnag.count_params(spec)
+        errors.append(abs(hnag.count_params(spec) - budget) / budget)
+    return {"n": len(times), "refused": refused, "median_s": statistics.median(times), "max_s": max(times),
+            "worst_error": max(errors), "mean_error": statistics.mean(errors)}
+
+
+# The reference network: HNAG with top WS(3, 2, 0) (cells 0 -> 1 -> 2 plus 0 -> 2, one cell per stage), a
+# single-node middle level, and bottom WS(4, 2, 0) (a -> b -> c -> d plus a -> d), conv3x3 everywhere, sums.
+REFERENCE = hnag.GeneratorParams(top_n=3, top_k=2, top_p=0.0, mid_n=1, bottom_n=4, bottom_k=2, bottom_p=0.0,
+                                 base_channels=32, input_shape=(3, 32, 32), num_classes=10)
+
+
+class HandCell(nn.Module):
+    """a -> b -> c -> d, d also reads a; ReLU-conv3x3-BN each; the first strided when the cell downsamples."""
+
+    def __init__(self, c_in: int, c: int, stride: int) -> None:
+        super().__init__()
+        self.a, self.b = ReLUConvBN(c_in, c, 3, stride), ReLUConvBN(c, c, 3)
+        self.c, self.d = ReLUConvBN(c, c, 3), ReLUConvBN(c, c, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.a(x)
+        return self.d(self.c(self.b(a)) + a)
+
+
+class HandWritten(nn.Module):
+    def __init__(self, c: int = 32, classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))
+        self.cell0 = HandCell(c, c, 1)
+        self.cell1 = HandCell(c, 2 * c, 2)
+        self.proj0, self.proj1 = projection(c, 4 * c), projection(2 * c, 4 * c)
+        self.cell2 = HandCell(4 * c, 4 * c, 2)
+        self.classifier = nn.Linear(4 * c, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.stem(x)
+        x0 = self.cell0(s)
+        x1 = self.cell1(x0)
+        x2 = self.cell2(self.proj0(nn.functional.avg_pool2d(x0, 2)) + self.proj1(x1))
+        return self.classifier(x2.mean(dim=(2, 3)))
+
+
+def _train_steps(model: nn.Module, steps: int, batch: int, device: str) -> float:
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    for i in range(steps + 3):  # three warm-up steps
+        if i == 3:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch / (time.perf_counter() - start)
+
+
+def throughput_ratio(steps: int, batch: int, repeats: int, device: str) -> dict:
+    spec = hnag.generate(REFERENCE, seed=0)
+    compiled = hnag.compile_spec(spec).to(device)
+    hand = HandWritten().to(device)
+    theirs, ours = list(compiled.parameters()), list(hand.parameters())
+    assert [p.shape for p in theirs] == [p.shape for p in ours], "the hand-written network differs"
+    with torch.no_grad():
+        for a, b in zip(ours, theirs):
+            a.copy_(b)
+    compiled.eval(), hand.eval()
+    x = torch.randn(4, 3, 32, 32, device=device)
+    with torch.no_grad():
+        assert torch.allclose(compiled(x), hand(x), atol=1e-5), "outputs differ: not the same network"
+    compiled.train(), hand.train()
+    rates: dict[str, list[float]] = {"compiled": [], "hand": []}
+    for _ in range(repeats):  # interleaved, so drifts in machine load hit both alike
+        rates["compiled"].append(_train_steps(compiled, steps, batch, device))
+        rates["hand"].append(_train_steps(hand, steps, batch, device))
+    c, h = statistics.median(rates["compiled"]), statistics.median(rates["hand"])
+    return {"params": hnag.count_params(spec), "compiled": c, "hand": h, "ratio": c / h}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", type=int, default=200)
+    parser.add_argument("--budget", type=int, default=1_000_000)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    gen = sample_and_compile(args.configs, args.budget)
+    thr = throughput_ratio(args.steps, args.batch, args.repeats, args.device)
+    print(f"| measure | value |\n|---|---|")
+    print(f"| sample+compile time per network, median (max), {gen['n']} configs | "
+          f"{gen['median_s'] * 1000:.0f} ms ({gen['max_s'] * 1000:.0f} ms) |")
+    print(f"| budget {args.budget:,}: worst / mean relative error | {gen['worst_error']:.3%} / {gen['mean_error']:.3%} |")
+    print(f"| budgets refused by the solver (outside 1%) | {gen['refused']} of {args.configs} |")
+    print(f"| training throughput, compiled / hand-written ({thr['params']:,} params, {args.device}, "
+          f"batch {args.batch}) | {thr['compiled']:.0f} / {thr['hand']:.0f} samples/s = **{thr['ratio']:.3f}** |")
+
+
+if __name__ == "__main__":
+    main()
