@@ -8,6 +8,7 @@ across seeds.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,7 +139,7 @@ def load_dataset(
     if name == "digits":
         bundle = _load_digits(val_fraction, seed, augment, cutout)
     elif name.startswith(IMAGEFOLDER_PREFIX):
-        path = Path(os.path.expanduser(name[len(IMAGEFOLDER_PREFIX):]))
+        path = Path(os.path.expanduser(name[len(IMAGEFOLDER_PREFIX) :]))
         bundle = _load_imagefolder(name, path, None, val_fraction, seed, augment, cutout)
     else:
         folder = _find_imagefolder_copy(root, name)
@@ -155,11 +156,13 @@ def load_dataset(
 
 def _check_args(name: str, val_fraction: float, seed: int, cutout: int, limit: int | None) -> None:
     if not isinstance(name, str) or not (name in _INFO or name.startswith(IMAGEFOLDER_PREFIX)):
-        raise ValueError(f"name: unknown data set {name!r}; allowed: {', '.join(DATASET_NAMES)}")
-    if name.startswith(IMAGEFOLDER_PREFIX) and not name[len(IMAGEFOLDER_PREFIX):]:
+        raise ValueError(f"name: unknown dataset {name!r}; allowed: {', '.join(DATASET_NAMES)}")
+    if name.startswith(IMAGEFOLDER_PREFIX) and not name[len(IMAGEFOLDER_PREFIX) :]:
         raise ValueError("name: 'imagefolder:' needs a path, e.g. 'imagefolder:/data/sport8'")
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not (
-        0.0 <= val_fraction <= MAX_VAL_FRACTION
+    if (
+        isinstance(val_fraction, bool)
+        or not isinstance(val_fraction, (int, float))
+        or not (0.0 <= val_fraction <= MAX_VAL_FRACTION)
     ):
         raise ValueError(f"val_fraction: must be a number in [0, {MAX_VAL_FRACTION}], got {val_fraction!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -197,16 +200,33 @@ def _make_splits(
     return DatasetBundle(name, train, val, test, info.input_shape, info.num_classes)
 
 
-def _load_digits(val_fraction: float, seed: int, augment: bool, cutout: int) -> DatasetBundle:
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as (images (1797, 8, 8) with values 0..16, labels (1797,)).
+
+    Reads the CSV that ships inside scikit-learn, as `sklearn.datasets.load_digits` does, but without importing
+    scikit-learn (several seconds); falls back to `load_digits` if the file is not where expected.
+    """
+    spec = importlib.util.find_spec("sklearn")  # locates the package without executing it
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        path = Path(location) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            data = np.loadtxt(path, delimiter=",")
+            return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    images = torch.tensor(digits.images / 16.0, dtype=torch.float32).unsqueeze(1)  # (N, 1, 8, 8) in [0, 1]
-    base = _TensorImages(images, torch.tensor(digits.target, dtype=torch.int64))
+    return digits.images, digits.target.astype(np.int64)
+
+
+def _load_digits(val_fraction: float, seed: int, augment: bool, cutout: int) -> DatasetBundle:
+    pixels, labels = digits_arrays()
+    images = torch.tensor(pixels / 16.0, dtype=torch.float32).unsqueeze(1)  # (N, 1, 8, 8) in [0, 1]
+    base = _TensorImages(images, torch.from_numpy(labels))
     pool, test_idx = split_indices(len(base), TEST_FRACTION, TEST_SPLIT_SEED)
     info = _INFO["digits"]
     size = info.input_shape[1]
-    kw = dict(flip=info.flip, cutout=cutout, from_pil=False)
+    kw = {"flip": info.flip, "cutout": cutout, "from_pil": False}
     train_tf = small_image_transform(size, info.mean, info.std, augment=augment, **kw)
     eval_tf = small_image_transform(size, info.mean, info.std, augment=False, **kw)
     return _make_splits("digits", base, base, test_idx, pool, info, val_fraction, seed, train_tf, eval_tf)
@@ -268,11 +288,11 @@ def _load_imagefolder(
 
     grayscale = channels == 1  # ImageFolder's loader converts to RGB
     if size <= SMALL_IMAGE_MAX:
-        kw = dict(flip=flip, cutout=cutout, from_pil=True, grayscale=grayscale)
+        kw = {"flip": flip, "cutout": cutout, "from_pil": True, "grayscale": grayscale}
         train_tf = small_image_transform(size, mean, std, augment=augment, **kw)
         eval_tf = small_image_transform(size, mean, std, augment=False, **kw)
     else:
-        kw = dict(flip=flip, cutout=cutout, grayscale=grayscale)
+        kw = {"flip": flip, "cutout": cutout, "grayscale": grayscale}
         train_tf = large_image_transform(size, mean, std, augment=augment, **kw)
         eval_tf = large_image_transform(size, mean, std, augment=False, **kw)
     return _make_splits(name, train_base, test_base, test_idx, pool, info, val_fraction, seed, train_tf, eval_tf)
@@ -321,7 +341,7 @@ def _load_torchvision(
     test_base = _open_torchvision(name, cls, root, **test_kw)
     info = _INFO[name]
     size = info.input_shape[1]
-    kw = dict(flip=info.flip, cutout=cutout, from_pil=True)
+    kw = {"flip": info.flip, "cutout": cutout, "from_pil": True}
     train_tf = small_image_transform(size, info.mean, info.std, augment=augment, **kw)
     eval_tf = small_image_transform(size, info.mean, info.std, augment=False, **kw)
     pool, test_idx = np.arange(len(train_base)), np.arange(len(test_base))

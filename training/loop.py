@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from training.datasets import DatasetBundle
-from training.modes import preserved_modes, resolve_device
+from training.modes import preserved_modes, resolve_device, usable_device
 
 SCHEDULES = ("cosine", "step", "constant")
 STEP_DECAY = 0.1  # the "step" schedule multiplies the learning rate by this at every milestone
@@ -158,7 +158,7 @@ def evaluate_accuracy(
     modes are restored afterwards)."""
     if len(dataset) == 0:  # type: ignore[arg-type]
         raise ValueError("dataset: is empty, accuracy is undefined")
-    dev = resolve_device(device)
+    dev = usable_device(device)
     model.to(dev)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=dev.type == "cuda")
     correct = total = 0
@@ -181,11 +181,13 @@ def train(model: nn.Module, bundle: DatasetBundle, config: TrainConfig) -> Train
     config.validate()
     if len(bundle.train) == 0:  # type: ignore[arg-type]
         raise ValueError("bundle: the training split is empty")
-    device = resolve_device(config.device)
+    device = usable_device(config.device)
     model.to(device)
-    fork_devices = [device.index if device.index is not None else torch.cuda.current_device()] if (
-        device.type == "cuda"
-    ) else []
+    fork_devices = (
+        [device.index if device.index is not None else torch.cuda.current_device()]
+        if (device.type == "cuda")
+        else []
+    )
     with torch.random.fork_rng(devices=fork_devices), preserved_modes(model):
         torch.manual_seed(config.seed)  # augmentation, dropout
         return _train(model, bundle, config, device)

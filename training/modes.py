@@ -30,7 +30,16 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """"auto" means CUDA when available, else CPU; anything else is parsed by torch.device."""
+    """ "auto" means CUDA when available, else CPU; anything else is parsed by torch.device."""
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def usable_device(device: str | torch.device) -> torch.device:
+    """`resolve_device`, plus a one-line ValueError when CUDA is asked for but absent. Checked when work starts,
+    not when a config is made: configs may be written on a machine without the GPU that will run them."""
+    dev = resolve_device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {str(device)!r} was requested but CUDA is not available here")
+    return dev
