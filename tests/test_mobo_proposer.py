@@ -158,6 +158,10 @@ def test_objectives_declare_learned_or_exact():
     np.testing.assert_allclose(Y[0], [0.1, 2.0])
     assert Y[1, 0] == 0.3 and np.isnan(Y[1, 1])
     np.testing.assert_allclose(objs[1].forward([np.e, -1.0]), [1.0, np.nan])
+    # the result shape of search.evaluation.evaluate
+    ok = {"status": "ok", "loss": 0.25, "info": {"memory_mb_per_sample": 3.5, "params": 1000, "val_accuracy": 0.75}}
+    failed = {"status": "failed", "loss": None, "info": {"params": 1000}}
+    np.testing.assert_allclose(objective_matrix([ok, failed], objs[:2]), [[0.25, 3.5], [np.nan, np.nan]])
     with pytest.raises(ValueError):
         get_objective("accuracy")
 

@@ -43,6 +43,7 @@ class Objective:
     unit: str = ""
     description: str = ""
     compute: Callable[[Any], float] | None = None
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.transform not in ("none", "log"):
@@ -67,14 +68,20 @@ class Objective:
         return np.exp(v) if self.transform == "log" else v
 
     def value(self, result: Mapping[str, Any]) -> float:
-        """Read this objective from an evaluation result dict (NaN when it is missing or not finite).
+        """Read this objective from an evaluation result (NaN when missing, not finite or the job failed).
 
-        ``val_error`` falls back to ``1 - val_accuracy`` (accuracy as a fraction in [0, 1]; a value above 1 is
-        read as a percentage).
+        Accepts a flat mapping or the shape ``search.evaluation.evaluate`` returns (``{"status", "loss",
+        "info": {...}}``; top-level keys win over ``info``). Looks up ``result_key`` then ``aliases``;
+        ``val_error`` falls back to ``1 - val_accuracy`` (accuracy as a fraction in [0, 1]; a value above 1
+        is read as a percentage).
         """
-        raw = result.get(self.result_key)
-        if raw is None and self.name == "val_error" and result.get("val_accuracy") is not None:
-            acc = float(result["val_accuracy"])
+        if result.get("status") == "failed":
+            return math.nan
+        info = result.get("info")
+        flat = {**(info if isinstance(info, Mapping) else {}), **{k: v for k, v in result.items() if k != "info"}}
+        raw = next((flat[k] for k in (self.result_key, *self.aliases) if flat.get(k) is not None), None)
+        if raw is None and self.name == "val_error" and flat.get("val_accuracy") is not None:
+            acc = float(flat["val_accuracy"])
             raw = 1.0 - (acc / 100.0 if acc > 1.0 else acc)
         try:
             v = float(raw)
@@ -90,8 +97,9 @@ class Objective:
 
 
 OBJECTIVES: dict[str, Objective] = {
-    "val_error": Objective("val_error", learned=True, unit="", description="validation error (1 - accuracy)"),
-    "memory_mb": Objective("memory_mb", learned=True, transform="log", unit="MB",
+    "val_error": Objective("val_error", learned=True, unit="", aliases=("loss",),
+                           description="validation error (1 - accuracy)"),
+    "memory_mb": Objective("memory_mb", learned=True, transform="log", unit="MB", aliases=("memory_mb_per_sample",),
                            description="training memory per sample (measured)"),
     "latency_ms": Objective("latency_ms", learned=True, transform="log", unit="ms",
                             description="inference latency (measured, hardware dependent)"),
