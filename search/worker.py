@@ -178,9 +178,11 @@ def resolve(run_dir: str | None, nameserver: str | None, run_id: str | None, wai
     """(host, port, run_id) of the search to join, from a run directory or an explicit address."""
     if run_dir is not None:
         deadline = time.monotonic() + wait_s
-        while True:
+        while True:  # a name server file left by a killed search is not a running search: wait for a live one
             ns = read_nameserver(run_dir)
-            if ns is not None or time.monotonic() >= deadline:
+            if ns is not None and reachable(str(ns["host"]), int(ns["port"]), timeout=1.0):
+                break
+            if time.monotonic() >= deadline:
                 break
             time.sleep(0.5)
         if not (Path(run_dir) / "search.json").is_file():

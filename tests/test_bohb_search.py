@@ -83,11 +83,12 @@ def test_engine_bohb_batch_and_worker_killed_mid_job(tmp_path):
         assert batch[1]["error"].startswith("diverged") and batch[1]["loss"] is None
         assert batch[2]["seed"] == 5 and batch[0]["seed"] == 0
 
-        # Kill the worker that runs a job: the job is run again on another worker and the batch completes.
-        jobs = [(CONFIG, 3.0), ({**CONFIG, "top_n": 5}, 3.0)]
+        # Kill a worker in the middle of a job of a running search: the job runs again on another worker
+        # and the search completes.
         out: dict = {}
-        thread = threading.Thread(target=lambda: out.setdefault("records", engine.evaluate_batch(jobs, phase="kill")))
-        thread.start()
+        search = threading.Thread(
+            target=lambda: out.setdefault("records", engine.run_random(budget=3.0, evaluations=2, phase="kill")))
+        search.start()
         victim = None
         deadline = time.monotonic() + 60
         while victim is None and time.monotonic() < deadline:
@@ -98,12 +99,13 @@ def test_engine_bohb_batch_and_worker_killed_mid_job(tmp_path):
             time.sleep(0.05)
         assert victim is not None, "no job started"
         os.kill(victim[1], signal.SIGKILL)
-        thread.join(240)
-        assert not thread.is_alive()
+        search.join(240)
+        assert not search.is_alive()
         killed = out["records"]
         assert [r["status"] for r in killed] == ["ok", "ok"]
         retried = [r for r in killed if tuple(r["job_id"]) == tuple(victim[0])]
         assert retried and retried[0]["attempts"] == 2
+        assert int(retried[0]["worker"].split(".")[-2]) != victim[1]  # finished by another worker
         assert len(engine.worker_pids()) == 2  # the dead worker was replaced
 
     # Everything is in the run directory, once.

@@ -14,7 +14,9 @@ import contextlib
 import importlib
 import json
 import pkgutil
+import signal
 import sys
+import threading
 import warnings
 from typing import Any, Callable
 
@@ -134,6 +136,11 @@ def report_outcome(summary: dict[str, Any]) -> None:
 def _run(strategy: str, args: argparse.Namespace, settings: dict[str, Any]) -> int:
     from search.engine import run_search
 
+    def interrupt(signum: int, frame: Any) -> None:  # `kill` stops the search as cleanly as Ctrl-C
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, interrupt) if main_thread else None
     try:
         with one_line_warnings(f"nago search {strategy}"):
             summary = run_search(strategy, args.run_dir, settings=settings, final_samples=args.final_samples,
@@ -142,6 +149,9 @@ def _run(strategy: str, args: argparse.Namespace, settings: dict[str, Any]) -> i
     except RuntimeError as exc:
         print(f"nago search {strategy}: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     report_outcome(summary)
     return 0
 
@@ -224,3 +234,6 @@ def register(subparsers: Any) -> None:
             mod = importlib.import_module(f"nago.commands.{module.name}")
             if hasattr(mod, "register_search"):
                 mod.register_search(sub)
+
+
+from nago.commands import mobo as _mobo  # noqa: E402,F401  (registers `nago search mobo` in SEARCH_COMMANDS)
