@@ -18,13 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nago", description="Neural architecture search by generator optimisation.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"nago.commands.{name}")
-        except ModuleNotFoundError as exc:  # a command whose module is not there yet is simply not offered
-            if exc.name != f"nago.commands.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"nago.commands.{name}").register(sub)
     return parser
 
 
