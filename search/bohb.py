@@ -172,8 +172,9 @@ def bohb_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     return options
 
 
-def run_bohb(run_dir: str, *, space: str = "hnag", dataset: str = "digits", min_budget: float | None = None,
-             max_budget: float | None = None, eta: float | None = None, iterations: int | None = None,
+def run_bohb(run_dir: str, *, space: str | None = None, dataset: str | None = None,
+             min_budget: float | None = None, max_budget: float | None = None, eta: float | None = None,
+             iterations: int | None = None,
              resume: bool = False, space_options: Mapping[str, Any] | None = None, seed: int | None = None,
              train_overrides: Mapping[str, Any] | None = None, bohb: Mapping[str, Any] | None = None,
              final_samples: int = 0, final_budget: float | None = None, **engine_options: Any

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -338,6 +339,13 @@ class _BatchRunner:
         self.thread.join(30)
 
 
+@dataclass
+class _LocalWorker:
+    proc: subprocess.Popen
+    tag: str  # the suffix of its hpbandster name: hpbandster.run_<id>.worker.<host>.<pid>.<tag>
+    log_path: Path
+
+
 def _gpu_ids(device: str) -> list[str]:
     """GPUs to spread local workers over (one per worker), without importing torch."""
     if device not in ("auto", "cuda"):
@@ -403,7 +411,7 @@ class Engine:
         self._lock = threading.RLock()
         self._attempts: dict[tuple, int] = {}
         self._batch_counter: dict[str, int] = {}
-        self._procs: list[subprocess.Popen | None] = []
+        self._procs: list[_LocalWorker | None] = []
         self._logs: list[Any] = []
         self._ns: _NameServer | None = None
         self._runner: _BatchRunner | None = None
@@ -451,8 +459,8 @@ class Engine:
                 self._master = None
             self._shutdown_workers()
         finally:
-            for proc in self._procs:
-                if proc is not None and proc.poll() is None:
+            for proc in (w.proc for w in self._procs if w is not None):
+                if proc.poll() is None:
                     try:
                         proc.wait(15)
                     except subprocess.TimeoutExpired:
@@ -486,7 +494,7 @@ class Engine:
         except (Pyro4.errors.PyroError, OSError):
             return {}
 
-    def _spawn(self, slot: int) -> subprocess.Popen:
+    def _spawn(self, slot: int) -> "_LocalWorker":
         tag = f"s{self.session}w{len(self._logs)}"
         cmd = [sys.executable, "-m", "search.worker", "--nameserver", f"{self.ns_host}:{self.ns_port}",
                "--run-id", self.store.run_id, "--host", LOOPBACK, "--parent-pid", str(os.getpid()),
@@ -501,22 +509,20 @@ class Engine:
         self._logs.append(fh)
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                 start_new_session=True)
-        proc.tag = tag  # type: ignore[attr-defined]
-        proc.log_path = log_path  # type: ignore[attr-defined]
-        return proc
+        return _LocalWorker(proc, tag, log_path)
 
     def _wait_for_local_workers(self) -> None:
         deadline = time.monotonic() + self.worker_timeout
         while True:
             names = self._list_workers()
-            missing = [p for p in self._procs if p is not None
-                       and not any(n.endswith(f".{p.pid}.{p.tag}") for n in names)]  # type: ignore[attr-defined]
+            missing = [w for w in self._procs if w is not None
+                       and not any(n.endswith(f".{w.proc.pid}.{w.tag}") for n in names)]
             if not missing:
                 return
-            for p in missing:
-                if p.poll() is not None:
-                    raise RuntimeError(f"worker {p.tag} exited with code {p.returncode} while starting: "  # type: ignore[attr-defined]
-                                       f"{_tail(p.log_path)}")  # type: ignore[attr-defined]
+            for w in missing:
+                if w.proc.poll() is not None:
+                    raise RuntimeError(f"worker {w.tag} exited with code {w.proc.returncode} while starting: "
+                                       f"{_tail(w.log_path)}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{len(missing)} worker(s) did not start within {self.worker_timeout:.0f} s "
                                    f"(see {self.store.path / 'logs'})")
@@ -526,10 +532,10 @@ class Engine:
         """Restart local workers that died (bounded); fail when no worker is left at all."""
         if self._closing:
             return
-        for i, proc in enumerate(self._procs):
-            if proc is None or proc.poll() is None:
+        for i, worker in enumerate(self._procs):
+            if worker is None or worker.proc.poll() is None:
                 continue
-            log.warning("engine: worker %s exited with code %s", proc.tag, proc.returncode)  # type: ignore[attr-defined]
+            log.warning("engine: worker %s exited with code %s", worker.tag, worker.proc.returncode)
             self._procs[i] = None
             if self.respawns_left > 0:
                 self.respawns_left -= 1
@@ -539,7 +545,7 @@ class Engine:
                                f"{self.store.path / 'logs'})")
 
     def worker_pids(self) -> list[int]:
-        return [p.pid for p in self._procs if p is not None and p.poll() is None]
+        return [w.proc.pid for w in self._procs if w is not None and w.proc.poll() is None]
 
     def running_jobs(self) -> dict[tuple, str]:
         """job id -> worker name, for the jobs running now."""

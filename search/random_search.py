@@ -46,8 +46,8 @@ def random_schedule(budget: float, evaluations: int) -> Callable[[int], tuple[li
     return lambda iteration: ([int(evaluations)], [float(budget)])
 
 
-def run_random(run_dir: str, *, space: str = "hnag", dataset: str = "digits", budget: float | None = None,
-               evaluations: int | None = None, resume: bool = False,
+def run_random(run_dir: str, *, space: str | None = None, dataset: str | None = None,
+               budget: float | None = None, evaluations: int | None = None, resume: bool = False,
                space_options: Mapping[str, Any] | None = None, seed: int | None = None,
                train_overrides: Mapping[str, Any] | None = None, final_samples: int = 0,
                final_budget: float | None = None, **engine_options: Any) -> dict[str, Any]:

@@ -63,7 +63,8 @@ def register_section(name: str, fn: Section, *, order: int = 100, strategies: It
 # ---------------------------------------------------------------------------------------------------------
 # computations (plain functions, used by the sections, the benchmark and tests)
 # ---------------------------------------------------------------------------------------------------------
-def session_offsets(records: Sequence[Mapping[str, Any]], sessions: Sequence[Mapping[str, Any]]) -> dict[int, tuple[float, float]]:
+def session_offsets(records: Sequence[Mapping[str, Any]], sessions: Sequence[Mapping[str, Any]]
+                    ) -> dict[int, tuple[float, float]]:
     """session -> (its start time, search wall time elapsed before it), so that the wall time of a resumed
     search leaves out the time it was dead."""
     starts = {int(s["session"]): float(s["started"]) for s in sessions}
@@ -167,7 +168,9 @@ def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
-        return f"{value:.{digits}g}" if abs(value) >= 1e4 or (value != 0 and abs(value) < 1e-3) else f"{value:.{digits}f}"
+        if abs(value) >= 1e4 or (value != 0 and abs(value) < 1e-3):
+            return f"{value:.{digits}g}"
+        return f"{value:.{digits}f}"
     return str(value)
 
 

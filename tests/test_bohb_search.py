@@ -157,7 +157,8 @@ def test_kill_master_then_resume_keeps_every_finished_evaluation(tmp_path):
     finished = [json.loads(line) for line in before.decode().split("\n")[:-1] if line.strip()]
     journal = [json.loads(line) for line in _lines(run_dir / "jobs.jsonl")]
     done_keys = {job_key(r["job_id"], r["budget"]) for r in finished}
-    in_flight = {job_key(e["job_id"], e["budget"]): e for e in journal if job_key(e["job_id"], e["budget"]) not in done_keys}
+    in_flight = {job_key(e["job_id"], e["budget"]): e for e in journal}
+    in_flight = {k: e for k, e in in_flight.items() if k not in done_keys}
     assert 5 <= len(finished) < 13
 
     # The killed master's workers notice and exit on their own.
