@@ -234,3 +234,6 @@ def register(subparsers: Any) -> None:
             mod = importlib.import_module(f"nago.commands.{module.name}")
             if hasattr(mod, "register_search"):
                 mod.register_search(sub)
+
+
+from nago.commands import mobo as _mobo  # noqa: E402,F401  (registers `nago search mobo` in SEARCH_COMMANDS)
