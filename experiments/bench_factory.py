@@ -142,7 +142,7 @@ def main() -> None:
     args = parser.parse_args()
     gen = sample_and_compile(args.configs, args.budget)
     thr = throughput_ratio(args.steps, args.batch, args.repeats, args.device)
-    print(f"| measure | value |\n|---|---|")
+    print("| measure | value |\n|---|---|")
     print(f"| sample+compile time per network, median (max), {gen['n']} configs | "
           f"{gen['median_s'] * 1000:.0f} ms ({gen['max_s'] * 1000:.0f} ms) |")
     print(f"| budget {args.budget:,}: worst / mean relative error | {gen['worst_error']:.3%} / {gen['mean_error']:.3%} |")

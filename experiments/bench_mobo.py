@@ -34,15 +34,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from search.mobo_search import (export_evaluations, objective_values, read_proposals,  # noqa: E402
+from search.mobo_search import (export_evaluations, objective_values, read_proposals,
                                 run_mobo)
-from search.pareto import hypervolume, non_dominated_mask, reference_point  # noqa: E402
-from search.random_search import run_random  # noqa: E402
-from search.runstore import RunStore  # noqa: E402
+from search.pareto import hypervolume, non_dominated_mask, reference_point
+from search.random_search import run_random
+from search.runstore import RunStore
 
 OBJECTIVES = ["val_error", "memory_mb"]
 SMALL_SPACE = {"top_n": [3, 6], "mid_n": [1, 3], "bottom_n": [3, 6], "base_channels": 6}

@@ -24,14 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from search.bohb import hyperband_schedule, schedule_epochs, schedule_jobs  # noqa: E402
-from search.bohb import run_bohb  # noqa: E402
-from search.random_search import run_random  # noqa: E402
-from search.runstore import RunStore  # noqa: E402
+from search.bohb import hyperband_schedule, schedule_epochs, schedule_jobs
+from search.bohb import run_bohb
+from search.random_search import run_random
+from search.runstore import RunStore
 
 PARAM_BUDGET = 20_000
 HNAG_SMALL = {"top_n": [3, 6], "mid_n": [1, 4], "bottom_n": [3, 6]}

@@ -31,11 +31,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from search.mobo.objectives import OBJECTIVES  # noqa: E402
-from search.mobo.surrogates import HeteroscedasticBNN, HomoscedasticBNN, gaussian_nll, rmse  # noqa: E402
+from search.mobo.objectives import OBJECTIVES
+from search.mobo.surrogates import HeteroscedasticBNN, HomoscedasticBNN, gaussian_nll, rmse
 
 SURROGATES = {"heteroscedastic": HeteroscedasticBNN, "homoscedastic": HomoscedasticBNN}
 

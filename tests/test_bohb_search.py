@@ -17,6 +17,7 @@ from search.bohb import hyperband_schedule, schedule_jobs
 from search.engine import Engine, open_run
 from search.evaluation import evaluate
 from search.runstore import RunStore, job_key
+from helpers import processes_with
 
 # Tiny networks: one job takes about a second on one CPU thread.
 TINY = {"top_n": [3, 5], "mid_n": [1, 3], "bottom_n": [3, 5], "base_channels": 4}
@@ -125,18 +126,6 @@ def _lines(path: Path) -> list[str]:
     return [line for line in path.read_text().split("\n") if line.strip()]
 
 
-def _processes_with(text: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
-
-
 @pytest.mark.timeout(400)
 def test_kill_master_then_resume_keeps_every_finished_evaluation(tmp_path):
     run_dir = tmp_path / "run"
@@ -163,9 +152,9 @@ def test_kill_master_then_resume_keeps_every_finished_evaluation(tmp_path):
 
     # The killed master's workers notice and exit on their own.
     deadline = time.monotonic() + 30
-    while _processes_with(f"--run-id\x00{run_id}") and time.monotonic() < deadline:
+    while processes_with(f"--run-id\x00{run_id}") and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _processes_with(f"--run-id\x00{run_id}")
+    assert not processes_with(f"--run-id\x00{run_id}")
 
     # Resume: the same directory, no settings repeated.
     resumed = subprocess.run(_search_cmd(run_dir, "--resume"), cwd=REPO, capture_output=True, text=True,

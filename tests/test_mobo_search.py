@@ -22,6 +22,7 @@ from search.mobo_search import (PROPOSALS_FILE, WARM_START_FILE, VectorEncoding,
                                 spec_params_fn)
 from search.runstore import RunStore
 from search.spaces import build_space, is_valid, params_from_config
+from helpers import processes_with
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"top_n": [3, 5], "mid_n": [1, 3], "bottom_n": [3, 5], "base_channels": 4}
@@ -297,18 +298,6 @@ def test_mobo_search_with_warm_start_end_to_end(tmp_path, capsys):
     assert "status            ok" in capsys.readouterr().out
 
 
-def _processes_with(text: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
-
-
 @pytest.mark.timeout(420)
 def test_kill_master_then_resume_keeps_every_finished_evaluation(tmp_path):
     run = tmp_path / "run"
@@ -335,7 +324,7 @@ def test_kill_master_then_resume_keeps_every_finished_evaluation(tmp_path):
     in_flight = {(e["batch"], e["position"]): e["config"] for e in journal if (e["batch"], e["position"]) not in done}
     run_id = json.loads((run / "search.json").read_text())["run_id"]
     deadline = time.monotonic() + 30
-    while _processes_with(f"--run-id\x00{run_id}") and time.monotonic() < deadline:
+    while processes_with(f"--run-id\x00{run_id}") and time.monotonic() < deadline:
         time.sleep(0.2)
 
     resumed = subprocess.run(cmd + ["--resume"], cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -1,11 +1,9 @@
 """`nago search bohb|random|space ...`: search the generator hyperparameters.
 
-Other strategies add sub-commands of `nago search` without editing this file, either
-- as a module `nago/commands/search_<name>.py` defining `register_search(search_subparsers)`, found
-  automatically, or
-- by appending a function to `SEARCH_COMMANDS` (called with the sub-parsers object) before the parser is built.
+Other strategies add sub-commands of `nago search` without editing this file, as a module
+`nago/commands/search_<name>.py` defining `register_search(search_subparsers)`, found automatically.
 `add_common_arguments`, `common_options`, `engine_options` and `print_progress` give them the same run-directory,
-worker, data and space options as `bohb` and `random`; `report_outcome` prints a summary the same way.
+worker, data and space options as `bohb` and `random`; `run_guarded` runs them the same way.
 """
 from __future__ import annotations
 
@@ -21,9 +19,6 @@ import warnings
 from typing import Any, Callable
 
 import yaml
-
-SEARCH_COMMANDS: list[Callable[[Any], None]] = []
-
 
 def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, Any]:
     """KEY=VALUE pairs; values are YAML scalars or lists (5, 0.3, [3, 5], none, cosine)."""
@@ -133,27 +128,35 @@ def report_outcome(summary: dict[str, Any]) -> None:
     print(f"report: nago report {summary['run_dir']}")
 
 
-def _run(strategy: str, args: argparse.Namespace, settings: dict[str, Any]) -> int:
-    from search.engine import run_search
-
-    def interrupt(signum: int, frame: Any) -> None:  # `kill` stops the search as cleanly as Ctrl-C
+def run_guarded(strategy: str, run: Callable[[], dict[str, Any]], report: Callable[[dict[str, Any]], None]) -> int:
+    """Run a search so that `kill` stops it as cleanly as Ctrl-C, warnings print as one line (hpbandster's own
+    deprecation noise dropped) and a search that cannot go on (RuntimeError) ends with one line and exit 1."""
+    def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, interrupt) if main_thread else None
     try:
         with one_line_warnings(f"nago search {strategy}"):
-            summary = run_search(strategy, args.run_dir, settings=settings, final_samples=args.final_samples,
-                                 final_budget=args.final_budget, on_start=None if args.quiet else _on_start,
-                                 **common_options(args), **engine_options(args))
+            warnings.filterwarnings("ignore", message=r"isSet\(\) is deprecated")
+            warnings.filterwarnings("ignore", message="invalid escape sequence")
+            summary = run()
     except RuntimeError as exc:
         print(f"nago search {strategy}: error: {exc}", file=sys.stderr)
         return 1
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
-    report_outcome(summary)
+    report(summary)
     return 0
+
+
+def _run(strategy: str, args: argparse.Namespace, settings: dict[str, Any]) -> int:
+    from search.engine import run_search
+
+    return run_guarded(strategy, lambda: run_search(
+        strategy, args.run_dir, settings=settings, final_samples=args.final_samples, final_budget=args.final_budget,
+        on_start=None if args.quiet else _on_start, **common_options(args), **engine_options(args)), report_outcome)
 
 
 def _add_final_arguments(parser: argparse.ArgumentParser) -> None:
@@ -225,8 +228,6 @@ def register(subparsers: Any) -> None:
     space.add_argument("--save", metavar="FILE", help="write the ConfigSpace JSON to FILE (must not exist)")
     space.set_defaults(func=_space)
 
-    for hook in SEARCH_COMMANDS:
-        hook(sub)
     import nago.commands as package
 
     for module in pkgutil.iter_modules(package.__path__):
@@ -234,6 +235,3 @@ def register(subparsers: Any) -> None:
             mod = importlib.import_module(f"nago.commands.{module.name}")
             if hasattr(mod, "register_search"):
                 mod.register_search(sub)
-
-
-from nago.commands import mobo as _mobo  # noqa: E402,F401  (registers `nago search mobo` in SEARCH_COMMANDS)

@@ -1,15 +1,11 @@
-"""`nago search mobo ...`: batch multi-objective Bayesian optimisation (registered through SEARCH_COMMANDS)."""
+"""`nago search mobo ...`: batch multi-objective Bayesian optimisation (found by `nago search` as a search_<name> module)."""
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
-import warnings
 from typing import Any
 
-from nago.commands.search import (SEARCH_COMMANDS, _on_start, add_common_arguments, common_options, engine_options,
-                                  one_line_warnings, parse_pairs)
+from nago.commands.search import (_on_start, add_common_arguments, common_options, engine_options, parse_pairs,
+                                  run_guarded)
 
 
 def _print_iteration(summary: dict) -> None:
@@ -41,37 +37,17 @@ def report_mobo(summary: dict[str, Any]) -> None:
 def _mobo(args: argparse.Namespace) -> int:
     from search.mobo_search import parse_reference_point, run_mobo
 
-    def interrupt(signum: int, frame: Any) -> None:  # `kill` stops the search as cleanly as Ctrl-C
-        raise KeyboardInterrupt
-
-    options = dict(common_options(args))
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, interrupt) if main_thread else None
-    try:
-        with one_line_warnings("nago search mobo"):
-            # hpbandster's own deprecation noise (threading isSet, regex escapes) says nothing about the search
-            warnings.filterwarnings("ignore", message=r"isSet\(\) is deprecated")
-            warnings.filterwarnings("ignore", message="invalid escape sequence")
-            summary = run_mobo(
-                args.run_dir, objectives=args.objectives, batch_size=args.batch_size, iterations=args.iterations,
-                budget=args.budget, init_from=args.init_from, init_budget=args.init_budget,
-                surrogate=args.surrogate,
-                surrogate_options=parse_pairs(args.surrogate_options, "--surrogate-option") or None,
-                mobo_options=parse_pairs(args.mobo_options, "--mobo-option") or None,
-                reference_point=parse_reference_point(args.reference_point),
-                on_start=None if args.quiet else _on_start, on_iteration=None if args.quiet else _print_iteration,
-                **options, **engine_options(args))
-    except RuntimeError as exc:
-        print(f"nago search mobo: error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
-    report_mobo(summary)
-    return 0
+    return run_guarded("mobo", lambda: run_mobo(
+        args.run_dir, objectives=args.objectives, batch_size=args.batch_size, iterations=args.iterations,
+        budget=args.budget, init_from=args.init_from, init_budget=args.init_budget, surrogate=args.surrogate,
+        surrogate_options=parse_pairs(args.surrogate_options, "--surrogate-option") or None,
+        mobo_options=parse_pairs(args.mobo_options, "--mobo-option") or None,
+        reference_point=parse_reference_point(args.reference_point),
+        on_start=None if args.quiet else _on_start, on_iteration=None if args.quiet else _print_iteration,
+        **common_options(args), **engine_options(args)), report_mobo)
 
 
-def register_mobo(sub: Any) -> None:
+def register_search(sub: Any) -> None:
     parser = sub.add_parser(
         "mobo", help="batch multi-objective BO (BNN surrogates, USeMO, local penalisation): Pareto fronts",
         description="Batch multi-objective Bayesian optimisation over generator hyperparameters: B "
@@ -101,7 +77,3 @@ def register_mobo(sub: Any) -> None:
     group.add_argument("--reference-point", default=None, metavar="V1,V2,...", help="hypervolume reference "
                        "point, one value per objective (default: worst value + 10%% of the range)")
     parser.set_defaults(func=_mobo)
-
-
-if register_mobo not in SEARCH_COMMANDS:
-    SEARCH_COMMANDS.append(register_mobo)
