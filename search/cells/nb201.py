@@ -37,7 +37,8 @@ _PRIMITIVE = {"skip_connect": "identity", "nor_conv_1x1": "conv1x1", "nor_conv_3
 # Input -> output routes through the cell, as edge indices (0->3, 0->1->3, 0->2->3, 0->1->2->3).
 ROUTES: tuple[tuple[int, ...], ...] = ((3,), (0, 4), (1, 5), (0, 2, 5))
 PATH_OPS: tuple[str, ...] = OPS[1:]  # a route through a `none` edge is no path
-ENCODINGS = ("adjacency", "path", "path_trunc")
+CONTRACTED_OPS: tuple[str, ...] = ("nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # skip_connect is the identity
+ENCODINGS = ("adjacency", "path", "path_trunc", "path_contracted")
 
 
 @dataclass(frozen=True, order=True)
@@ -107,6 +108,14 @@ def _path_index(route_ops: tuple[str, ...]) -> int:
 
 NUM_PATHS = sum(len(PATH_OPS) ** n for n in range(1, 4))          # 4 + 16 + 64 = 84
 DEFAULT_TRUNCATION = sum(len(PATH_OPS) ** n for n in range(1, 3))  # paths of length <= 2: 20
+NUM_CONTRACTED = sum(len(CONTRACTED_OPS) ** n for n in range(0, 4))  # 1 + 3 + 9 + 27 = 40
+
+
+def _contracted_index(route_ops: tuple[str, ...]) -> int:
+    """Index of a path once its skip connections (identities) are dropped; () is the pure identity path."""
+    seq = tuple(op for op in route_ops if op != "skip_connect")
+    k = len(CONTRACTED_OPS)
+    return sum(k ** n for n in range(len(seq))) + sum(CONTRACTED_OPS.index(op) * k ** i for i, op in enumerate(seq))
 
 
 def paths(cell: NB201Cell) -> list[tuple[str, ...]]:
@@ -132,6 +141,10 @@ def _encode(cell: NB201Cell, kind: str, cutoff: int) -> np.ndarray:
             x[_path_index(p)] = 1.0
         if kind == "path_trunc":
             x = x[:cutoff]
+    elif kind == "path_contracted":
+        x = np.zeros(NUM_CONTRACTED, dtype=np.float32)
+        for p in paths(cell):
+            x[_contracted_index(p)] = 1.0
     else:
         raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {kind!r}")
     x.setflags(write=False)
@@ -242,12 +255,15 @@ class NB201Space:
 
     # encodings -------------------------------------------------------------------------------------
     def encode(self, cell: NB201Cell, kind: str = "path") -> np.ndarray:
-        """`adjacency`: one-hot op per edge (30); `path`: one bit per input->output op sequence (84);
-        `path_trunc`: the first `truncation` path bits (the shortest paths)."""
+        """`adjacency`: one-hot op per edge (30); `path`: one bit per input->output op sequence (84, BANANAS);
+        `path_trunc`: the first `truncation` path bits (the shortest paths); `path_contracted`: one bit per
+        op sequence of a path once its skip connections are dropped (40): a skip connection is the identity,
+        so conv3x3 -> skip and a lone conv3x3 edge compute the same function and share a feature."""
         return _encode(cell, kind, self.truncation)
 
     def encoding_size(self, kind: str) -> int:
-        return {"adjacency": len(EDGES) * len(OPS), "path": NUM_PATHS, "path_trunc": self.truncation}[kind]
+        return {"adjacency": len(EDGES) * len(OPS), "path": NUM_PATHS, "path_trunc": self.truncation,
+                "path_contracted": NUM_CONTRACTED}[kind]
 
     def gcn_graph(self, cell: NB201Cell) -> tuple[np.ndarray, np.ndarray]:
         """(adjacency (8, 8), one-hot node features (8, 8)) without the global node."""
