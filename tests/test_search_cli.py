@@ -215,3 +215,13 @@ def test_random_search_served_by_a_joining_worker(tmp_path):
     assert len({json.dumps(r["config"], sort_keys=True) for r in records[:3]}) == 3
     assert [r["seed"] for r in records[3:]] == [1, 2]
     assert not (run / "nameserver.json").exists()
+
+
+def test_random_search_in_a_cell_space_uses_the_table(tmp_path, shared_data):
+    table = shared_data / "nb201" / "nb201_cifar10.csv"
+    result = subprocess.run([sys.executable, "-m", "nago.cli", "search", "random", "--space", "nb201", "--benchmark",
+                             str(table), "--evaluations", "20", "--seeds", "2", "--run-dir", str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "run" / "random" / "report.md").is_file()
+    assert len(list((tmp_path / "run" / "random").glob("seed_*.jsonl"))) == 2

@@ -174,6 +174,11 @@ def _bohb(args: argparse.Namespace) -> int:
 
 
 def _random(args: argparse.Namespace) -> int:
+    from nago.commands.cellsearch import CELL_SPACES, run_cell_random
+
+    if args.space in CELL_SPACES:  # random search in a NAS-Bench cell space: a table lookup, or training
+        args.train = args.benchmark is None
+        return run_cell_random(args)
     return _run("random", args, {"budget": args.budget, "evaluations": args.evaluations})
 
 
@@ -217,6 +222,12 @@ def register(subparsers: Any) -> None:
     group.add_argument("--budget", type=float, default=None, help="epochs of every evaluation")
     group.add_argument("--evaluations", type=int, default=None, help="number of configurations (on --resume, a "
                        "larger number extends the search)")
+    cells = rand.add_argument_group("cell spaces (--space nb201 or nb101; see `nago search bananas --help`)")
+    cells.add_argument("--benchmark", metavar="FILE", default=None, help="table to look architectures up in "
+                       "(without it, every architecture is trained on --dataset for --budget epochs)")
+    cells.add_argument("--seeds", type=int, default=1, help="independent runs (seeds --seed, --seed + 1, ...)")
+    cells.add_argument("--until-best", action="store_true", help="with a table: continue past --evaluations "
+                       "until the table's best-validation architecture is found")
     _add_final_arguments(rand)
     rand.set_defaults(func=_random)
 
