@@ -248,13 +248,18 @@ def test_cli_bad_input(tmp_path):
     ns = argparse.Namespace(space="nb201", benchmark=str(tmp_path / "none.csv"), run_dir=str(tmp_path / "r"))
     with pytest.raises(FileNotFoundError):
         run_cell_random(ns)
+    ns = argparse.Namespace(space="nb201", dataset="digits", run_dir=str(tmp_path / "r2"), train_options=["colour=red"],
+                            queries=1)
+    with pytest.raises(ValueError, match="training options"):
+        run_cell_random(ns)
 
 
 def test_training_oracle_end_to_end(tmp_path):
     from nago.commands.cellsearch import run_cell_random
 
     ns = argparse.Namespace(space="nb201", train=True, dataset="digits", epochs=0.2, channels=4, cells=1,
-                            queries=2, seeds=1, run_dir=str(tmp_path / "r"), device="cpu", quiet=True)
+                            queries=2, seeds=1, run_dir=str(tmp_path / "r"), device="cpu", quiet=True,
+                            train_options=["lr=0.05", "batch_size=32"])
     assert run_cell_random(ns) == 0
     recs = [json.loads(x) for x in (tmp_path / "r" / "random" / "seed_0.jsonl").read_text().splitlines()]
     assert len(recs) == 2 and all(0 <= r["val"] <= 100 and r["info"]["params"] > 0 for r in recs)

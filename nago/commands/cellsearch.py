@@ -44,6 +44,9 @@ def _add_arguments(parser: argparse.ArgumentParser, strategy: str) -> None:
                    "stack (NB101, 3)")
     g.add_argument("--limit", type=int, default=None, help="with --train: use only this many training examples")
     g.add_argument("--device", default="auto", help="with --train: auto, cpu, cuda, ...")
+    g.add_argument("--train-option", metavar="KEY=VALUE", action="append", dest="train_options",
+                   help="with --train: a training.TrainConfig field (lr=0.1, batch_size=128, schedule=cosine, ...); "
+                        "repeatable")
     r = parser.add_argument_group("run")
     r.add_argument("--queries", type=int, default=150, help="architectures evaluated per seed (default 150)")
     r.add_argument("--seeds", type=int, default=50, help="number of seeds (default 50)")
@@ -93,6 +96,22 @@ def _strategy_params(strategy: str, args: argparse.Namespace) -> dict[str, Any]:
     return p
 
 
+def _pairs(pairs) -> dict[str, Any]:
+    """KEY=VALUE strings -> dict, values read as YAML scalars (0.1, 128, cosine, true)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = str(pair).partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--train-option: expected KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError(f"--train-option: cannot read the value of {pair!r}") from None
+    return out
+
+
 def _build(args: argparse.Namespace):
     """(space, oracle, description) from the parsed arguments."""
     from search.cells.tables import RestrictedSpace, TableOracle, TrainingOracle, get_space, load_table
@@ -114,7 +133,7 @@ def _build(args: argparse.Namespace):
     if not train and not getattr(args, "dataset", None):
         raise ValueError("give --benchmark FILE (a table) or --train --dataset NAME (train every architecture)")
     dataset = getattr(args, "dataset", None) or "digits"
-    epochs = float(getattr(args, "epochs", None) or 1.0)
+    epochs = float(getattr(args, "epochs", None) or getattr(args, "budget", None) or 1.0)
     if epochs <= 0:
         raise ValueError(f"--epochs must be > 0, got {epochs}")
     spec: dict[str, Any] = {}
@@ -123,9 +142,9 @@ def _build(args: argparse.Namespace):
         spec["channels" if name == "nb201" else "stem_channels"] = channels
     if cells is not None:
         spec["cells_per_stage" if name == "nb201" else "cells_per_stack"] = cells
+    train_kwargs = {"device": getattr(args, "device", None) or "auto", **_pairs(getattr(args, "train_options", None))}
     oracle = TrainingOracle(space, dataset, data_dir=getattr(args, "data_dir", None), epochs=epochs,
-                            spec_kwargs=spec, limit=getattr(args, "limit", None),
-                            train_kwargs={"device": getattr(args, "device", None) or "auto"})
+                            spec_kwargs=spec, limit=getattr(args, "limit", None), train_kwargs=train_kwargs)
     return space, oracle, f"training on {dataset} for {epochs:g} epoch(s) per architecture"
 
 
@@ -184,7 +203,8 @@ def run_cell_random(args: argparse.Namespace) -> int:
 
     Reads from `args`: space, run_dir and either benchmark (table) or train/dataset (training); optionally
     queries (or evaluations), seeds, first_seed (or seed), workers, until_best, max_queries, val_column,
-    test_column, epochs, channels, cells, limit, data_dir, device, quiet.
+    test_column, epochs (or budget), channels, cells, limit, data_dir, device, train_options (KEY=VALUE strings for
+    training.TrainConfig), quiet. Missing attributes take the defaults of the cell sub-commands.
     """
     return run_cell_search("random", args)
 

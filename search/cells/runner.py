@@ -249,8 +249,10 @@ def _plot(results: dict[str, list[Trajectory]], path: Path, horizon: int) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    found = any(t.found_at is not None for trajs in results.values() for t in trajs)
+    fig, axes = plt.subplots(1, 3 if found else 2, figsize=(16 if found else 11, 4))
     x = np.arange(1, horizon + 1)
+    lows, highs = [], []
     for name, trajs in results.items():
         if not trajs:
             continue
@@ -259,15 +261,33 @@ def _plot(results: dict[str, list[Trajectory]], path: Path, horizon: int) -> Non
             if np.all(np.isnan(c)):
                 continue
             m, s = np.nanmean(c, axis=0), np.nanstd(c, axis=0)
-            ax.plot(x, m, label=name)
-            ax.fill_between(x, m - s, m + s, alpha=0.15)
-    axes[0].set_title("best validation accuracy so far")
-    axes[1].set_title("test accuracy of the best-by-validation architecture")
-    for ax in axes:
+            line, = ax.plot(x, m, label=name)
+            ax.fill_between(x, m - s, m + s, alpha=0.12, color=line.get_color())
+            k = min(10, horizon) - 1  # the first few random queries would squash the interesting range
+            lows.append((which, m[k] - s[k]))
+            highs.append((which, float(np.nanmax((m + s)[k:]))))
+        if found:
+            q = np.sort([t.found_at if t.found_at is not None else np.inf for t in trajs])
+            axes[2].step(q, np.arange(1, len(q) + 1) / len(q), where="post", label=name)
+    for ax, which, title in zip(axes, ("val", "test"), ("best validation accuracy so far",
+                                                         "test accuracy of the best-by-validation architecture")):
+        lo = [v for w, v in lows if w == which]
+        hi = [v for w, v in highs if w == which]
+        if lo and hi and np.isfinite(min(lo)) and np.isfinite(max(hi)):
+            ax.set_ylim(min(lo) - 0.2, max(hi) + 0.1)
+        ax.set_title(title)
         ax.set_xlabel("queries")
         ax.set_ylabel("accuracy (%)")
         ax.grid(alpha=0.3)
     axes[0].legend(loc="lower right")
+    if found:
+        axes[2].set_xscale("log")
+        axes[2].set_title("seeds that found the best-validation architecture")
+        axes[2].set_xlabel("queries")
+        axes[2].set_ylabel("fraction of seeds")
+        axes[2].set_ylim(0, 1.02)
+        axes[2].grid(alpha=0.3)
+        axes[2].legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

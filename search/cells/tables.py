@@ -304,6 +304,10 @@ class TrainingOracle:
         self.spec_kwargs.setdefault("num_classes", self.bundle.num_classes)
         self.spec_kwargs.setdefault("input_shape", tuple(self.bundle.input_shape))
         self.train_kwargs = {"epochs": epochs, "seed": seed, "progress": False, **(train_kwargs or {})}
+        try:  # fail now, with one line, rather than at the first query
+            training.TrainConfig(**self.train_kwargs)
+        except TypeError as exc:
+            raise ValueError(f"training options: {exc}") from None
         self.seed = seed
 
     def __call__(self, cell) -> Evaluation:
