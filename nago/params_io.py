@@ -11,19 +11,19 @@ import hnag
 from hnag import GeneratorParams, RNAGParams
 
 
-def parse_value(text: str) -> Any:
-    """`--set` values are YAML scalars or lists: 5, 0.3, [1, 2, 4], {conv3x3: 1}, none."""
-    return yaml.safe_load(text)
-
-
-def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
+def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, Any]:
+    """KEY=VALUE options (`--set`, `--train`, `--space-option`, ...); values are YAML scalars, lists or
+    mappings: 5, 0.3, cosine, [1, 2, 4], {conv3x3: 1}, none."""
+    out: dict[str, Any] = {}
     for pair in pairs or []:
-        if "=" not in pair:
-            raise ValueError(f"--set: expected KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        overrides[key.strip()] = parse_value(value)
-    return overrides
+        key, sep, value = str(pair).partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{what}: expected KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError(f"{what}: cannot read the value of {pair!r}") from None
+    return out
 
 
 def read_params_file(path: str | Path) -> dict[str, Any]:

@@ -13,13 +13,6 @@ from training import TrainConfig, evaluate_accuracy, load_dataset, lr_at, train
 from training.datasets import DatasetBundle
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models on a busy machine: several torch threads spin against each other and run many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,6 @@ from torch import nn
 from training import Measurements, measure
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def conv_linear_net() -> nn.Module:

@@ -5,7 +5,7 @@ import argparse
 
 import hnag
 import training
-from nago.params_io import load_params, load_seed, parse_overrides
+from nago.params_io import load_params, load_seed, parse_pairs
 
 
 def add_params_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_params_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def params_from_args(args: argparse.Namespace) -> tuple[hnag.GeneratorParams | hnag.RNAGParams, int]:
-    params = load_params(args.config, preset=args.preset, overrides=parse_overrides(args.overrides))
+    params = load_params(args.config, preset=args.preset, overrides=parse_pairs(args.overrides, "--set"))
     seed = args.seed if args.seed is not None else load_seed(args.config, 0)
     return params, seed
 

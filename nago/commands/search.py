@@ -18,20 +18,7 @@ import threading
 import warnings
 from typing import Any, Callable
 
-import yaml
-
-def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, Any]:
-    """KEY=VALUE pairs; values are YAML scalars or lists (5, 0.3, [3, 5], none, cosine)."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"{what}: expected KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ValueError(f"{what}: cannot read the value of {pair!r}") from None
-    return out
+from nago.params_io import parse_pairs
 
 
 @contextlib.contextmanager

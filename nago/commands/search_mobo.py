@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nago.commands.search import (_on_start, add_common_arguments, common_options, engine_options, parse_pairs,
-                                  run_guarded)
+from nago.commands.search import _on_start, add_common_arguments, common_options, engine_options, run_guarded
+from nago.params_io import parse_pairs
 
 
 def _print_iteration(summary: dict) -> None:
