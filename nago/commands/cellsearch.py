@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nago.params_io import parse_pairs
+
 CELL_SPACES = ("nb201", "nb101")
 CELL_METHODS = ("bananas", "bonas", "evolution", "local")
 
@@ -96,22 +98,6 @@ def _strategy_params(strategy: str, args: argparse.Namespace) -> dict[str, Any]:
     return p
 
 
-def _pairs(pairs) -> dict[str, Any]:
-    """KEY=VALUE strings -> dict, values read as YAML scalars (0.1, 128, cosine, true)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = str(pair).partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--train-option: expected KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ValueError(f"--train-option: cannot read the value of {pair!r}") from None
-    return out
-
-
 def _build(args: argparse.Namespace):
     """(space, oracle, description) from the parsed arguments."""
     from search.cells.tables import RestrictedSpace, TableOracle, TrainingOracle, get_space, load_table
@@ -142,7 +128,7 @@ def _build(args: argparse.Namespace):
         spec["channels" if name == "nb201" else "stem_channels"] = channels
     if cells is not None:
         spec["cells_per_stage" if name == "nb201" else "cells_per_stack"] = cells
-    train_kwargs = {"device": getattr(args, "device", None) or "auto", **_pairs(getattr(args, "train_options", None))}
+    train_kwargs = {"device": getattr(args, "device", None) or "auto", **parse_pairs(getattr(args, "train_options", None), "--train-option")}
     oracle = TrainingOracle(space, dataset, data_dir=getattr(args, "data_dir", None), epochs=epochs,
                             spec_kwargs=spec, limit=getattr(args, "limit", None), train_kwargs=train_kwargs)
     return space, oracle, f"training on {dataset} for {epochs:g} epoch(s) per architecture"
@@ -191,9 +177,10 @@ def run_cell_search(strategy: str, args: argparse.Namespace) -> int:
     print(f"{strategy}: best-by-validation after {max(summary['at'])} queries: val {last['val_mean']:.2f} ± "
           f"{last['val_std']:.2f}" + ("" if last["test_mean"] is None else
                                       f", test {last['test_mean']:.2f} ± {last['test_std']:.2f}")
-          + (f"; queries to the best-validation architecture: mean {q:.1f}, median "
+          + ("" if not hasattr(oracle, "table") else
+             f"; queries to the table's best-validation architecture: mean {q:.1f}, median "
              f"{summary['queries_to_best_median']:.1f}" if q is not None else
-             f"; best-validation architecture found in {summary['found']}/{summary['seeds']} seeds"))
+             f"; the table's best-validation architecture was found in {summary['found']}/{summary['seeds']} seeds"))
     print(f"report: {out / 'report.md'}")
     return 0
 
