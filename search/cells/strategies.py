@@ -97,13 +97,22 @@ class Searcher:
     def mutation_candidates(self, parents: list, n: int, patience: int = 10, max_edits: int = 1) -> list:
         """Up to n new, distinct mutants of `parents` (drawn round robin, best parent first), each 1 to
         `max_edits` successive `space.mutate` moves away from its parent (uniformly)."""
-        out, keys = [], set()
         if not parents:
-            return out
-        for t in range(n * patience):
+            return []
+
+        def mutant(t: int) -> Any:
             child = parents[t % len(parents)]
             for _ in range(1 if max_edits <= 1 else int(self.rng.integers(1, max_edits + 1))):
                 child = self.space.mutate(child, self.rng)
+            return child
+
+        return self._fresh(mutant, n, n * patience)
+
+    def _fresh(self, make: Any, n: int, tries: int) -> list:
+        """Up to n distinct architectures from make(t), t = 0, 1, ..., skipping those already observed."""
+        out, keys = [], set()
+        for t in range(tries):
+            child = make(t)
             h = self.space.hash(child)
             if h not in self.seen and h not in keys:
                 keys.add(h)
@@ -121,21 +130,16 @@ class Searcher:
         mutates the best of `tournament_size` members drawn without replacement.
         """
         pop = self.history[-population_size:]
-        out, keys = [], set()
         if not pop:
-            return out
-        t = min(tournament_size, len(pop))
-        for _ in range(n * patience):
-            picks = self.rng.choice(len(pop), size=t, replace=False)
+            return []
+        size = min(tournament_size, len(pop))
+
+        def winner_mutant(_: int) -> Any:
+            picks = self.rng.choice(len(pop), size=size, replace=False)
             parent = max((pop[int(i)] for i in picks), key=lambda cv: cv[1])[0]
-            child = self.space.mutate(parent, self.rng)
-            h = self.space.hash(child)
-            if h not in self.seen and h not in keys:
-                keys.add(h)
-                out.append(child)
-                if len(out) >= n:
-                    break
-        return out
+            return self.space.mutate(parent, self.rng)
+
+        return self._fresh(winner_mutant, n, n * patience)
 
 
 def _name_word(name: str) -> int:
