@@ -128,7 +128,8 @@ def main(argv=None) -> int:
         print(line(strategy, s), flush=True)
     if args.ablations:
         for name, ps in (("bananas-path", {"encoding": "path"}), ("bananas-walk3", {"walk_steps": 3})):
-            trajs, s = bench("bananas", space, oracle, seeds, args.workers, out, ps, min(args.cap, 1000), name=name)
+            trajs, s = bench("bananas", space, oracle, seeds[:args.ablation_seeds], args.workers, out, ps,
+                             min(args.cap, 1000), name=name)
             results[name], summaries[name] = trajs, s
             print(line(name, s), flush=True)
     write_report(results, out, horizon=150, title="Cell search on NAS-Bench-201 CIFAR-10",
