@@ -76,7 +76,10 @@ def main(argv=None) -> int:
     ap.add_argument("--cap", type=int, default=3000, help="most queries per run (random search: the whole space)")
     ap.add_argument("--tune", action="store_true", help="run the evolution and local search grids first")
     ap.add_argument("--ablations", action="store_true", help="also run BANANAS with BANANAS's own path encoding "
-                    "and BANANAS with predictor walks (walk_steps=3)")
+                    "and BANANAS with predictor walks (walk_steps=3), at most 1000 queries per run")
+    ap.add_argument("--ablation-seeds", type=int, default=10, help="seeds of the ablation runs (default 10: "
+                    "BANANAS with the plain path encoding often needs hundreds of queries, each refitting the "
+                    "ensemble)")
     ap.add_argument("--out", default="/tmp/nago_bench_cell_search")
     args = ap.parse_args(argv)
 
