@@ -113,12 +113,9 @@ class BANANAS(Searcher):
         return extra
 
     def _propose(self):
-        if len(self.history) < self.num_init:
-            return self.random_new()
-        while self._queue:
-            cell = self._queue.pop(0)
-            if self.is_new(cell):
-                return cell
+        early = self.initial_or_queued(self.num_init, self._queue)
+        if early is not None:
+            return early
         if self._fitted_at < 0 or len(self.history) - self._fitted_at >= self.fit_every:
             self._fit()
         if self.parents == "top":

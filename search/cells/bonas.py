@@ -65,12 +65,9 @@ class BONAS(Searcher):
         return self.tournament_candidates(self.num_candidates, self.population_size, self.tournament_size)
 
     def _propose(self):
-        if len(self.history) < self.num_init:
-            return self.random_new()
-        while self._queue:
-            cell = self._queue.pop(0)
-            if self.is_new(cell):
-                return cell
+        early = self.initial_or_queued(self.num_init, self._queue)
+        if early is not None:
+            return early
         graphs = [self.space.gcn_graph(c) for c, _ in self.history]
         y = np.array([v for _, v in self.history])
         if self._gcn_at < 0 or len(self.history) - self._gcn_at >= self.gcn_every:

@@ -89,6 +89,17 @@ class Searcher:
                 return cell
         raise SpaceExhausted(f"{self.name}: no architecture left")
 
+    def initial_or_queued(self, num_init: int, queue: list) -> Any:
+        """A random new architecture during the first num_init queries, else the next new one left in the
+        queue of an earlier batch (popped); None when the model-based step must run."""
+        if len(self.history) < num_init:
+            return self.random_new()
+        while queue:
+            cell = queue.pop(0)
+            if self.is_new(cell):
+                return cell
+        return None
+
     def best(self, k: int = 1) -> list[tuple[Any, float]]:
         """The k best observed (cell, val), best first (earliest first on ties)."""
         order = sorted(range(len(self.history)), key=lambda i: (-self.history[i][1], i))
