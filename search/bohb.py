@@ -180,7 +180,7 @@ def run_bohb(run_dir: str, *, space: str | None = None, dataset: str | None = No
              final_samples: int = 0, final_budget: float | None = None, **engine_options: Any
              ) -> dict[str, Any]:
     """Run (or, with `resume`, continue) a BOHB search in `run_dir`; see `search.engine.run_search`."""
-    from .engine import run_search
+    from .engine.pyro import run_search
 
     settings = {"min_budget": min_budget, "max_budget": max_budget, "eta": eta, "bohb": bohb}
     return run_search("bohb", run_dir, space=space, dataset=dataset, settings=settings, iterations=iterations,

@@ -454,7 +454,7 @@ class MOBOSearch:
 
     def __init__(self, store: RunStore, engine: Any, *, on_iteration: Callable[[dict], None] | None = None
                  ) -> None:
-        from .engine import space_from_store
+        from .engine.pyro import space_from_store
 
         self.store, self.engine, self.on_iteration = store, engine, on_iteration
         self.settings = store.settings
@@ -554,7 +554,7 @@ def run_mobo(run_dir: str | Path, *, space: str | None = None, dataset: str | No
     reported hypervolume (default: from the data). engine_options: `search.engine.Engine`'s (workers, device,
     threads, host, port, ping_interval, progress, ...). Bad input raises ValueError before anything is
     written."""
-    from .engine import Engine, open_run
+    from .engine.pyro import Engine, open_run
 
     names = canonical_objectives(objectives) if (objectives is not None or not resume) else None
     ref = list(reference_point) if reference_point is not None else None
@@ -642,7 +642,7 @@ def run_mobo(run_dir: str | Path, *, space: str | None = None, dataset: str | No
 def mobo_summary(run_dir: str | Path, settings: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
                  warm: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """Counts (as `search.engine.search_summary`), the Pareto front and its hypervolume."""
-    from .engine import search_summary
+    from .engine.pyro import search_summary
 
     summary = search_summary(list(records))
     points = evaluated_points(settings, records, warm)
@@ -667,7 +667,7 @@ def export_evaluations(run_dirs: Sequence[str | Path], out: str | Path,
     the largest one) as the JSON-lines input of `experiments/surrogate_table.py`:
     {"x": unit-hypercube vector, "objectives": {name: raw value}, "run": dir, "job_id": [...]}.
     All runs must search the same hyperparameters (each is encoded with its own space)."""
-    from .engine import space_from_store
+    from .engine.pyro import space_from_store
 
     names = canonical_objectives(list(objectives))
     rows: list[dict[str, Any]] = []

@@ -52,7 +52,7 @@ def run_random(run_dir: str, *, space: str | None = None, dataset: str | None = 
                train_overrides: Mapping[str, Any] | None = None, final_samples: int = 0,
                final_budget: float | None = None, **engine_options: Any) -> dict[str, Any]:
     """Run (or, with `resume`, continue) a random search in `run_dir`; see `search.engine.run_search`."""
-    from .engine import run_search
+    from .engine.pyro import run_search
 
     settings = {"budget": budget, "evaluations": evaluations}
     return run_search("random", run_dir, space=space, dataset=dataset, settings=settings, resume=resume,

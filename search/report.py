@@ -142,7 +142,7 @@ def budget_rank_correlations(records: Sequence[Mapping[str, Any]]) -> list[dict[
 
 def best_params(ctx_or_records: Any, settings: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """The incumbent's generator hyperparameters with its seed: a dict `nago train --config` accepts."""
-    from .engine import incumbent
+    from .engine.pyro import incumbent
 
     records = ctx_or_records.phase("search") if isinstance(ctx_or_records, ReportContext) else ctx_or_records
     settings = ctx_or_records.settings if isinstance(ctx_or_records, ReportContext) else (settings or {})
@@ -287,7 +287,7 @@ def _correlation(ctx: ReportContext) -> str | None:
 
 
 def _final(ctx: ReportContext) -> str | None:
-    from .engine import summarize_final
+    from .engine.pyro import summarize_final
 
     final = ctx.phase("final")
     if not final:

@@ -135,6 +135,22 @@ def _parse(path: Path, number: int, line: bytes, required: tuple[str, ...]) -> d
     return record
 
 
+def acquire_lock(path: Path):
+    """An exclusive lock on a run directory (released by the OS when the process dies)."""
+    fh = open(Path(path) / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise RunStoreError(f"run-dir: {path} is in use by another running search") from None
+    return fh
+
+
+def release_lock(fh) -> None:
+    fcntl.flock(fh, fcntl.LOCK_UN)
+    fh.close()
+
+
 class RunStore:
     """A run directory (see the module docstring). Create with `RunStore.create`, open with `RunStore.open`."""
 

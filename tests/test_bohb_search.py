@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from search.bohb import hyperband_schedule, schedule_jobs
-from search.engine import Engine, open_run
+from search.engine.pyro import Engine, open_run
 from search.evaluation import evaluate
 from search.runstore import RunStore, job_key
 from helpers import processes_with

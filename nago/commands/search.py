@@ -80,7 +80,7 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_progress(record: dict, engine: Any) -> None:
-    from search.engine import format_record
+    from search.engine.pyro import format_record
 
     print(format_record(record, engine), flush=True)
 
@@ -139,7 +139,7 @@ def run_guarded(strategy: str, run: Callable[[], dict[str, Any]], report: Callab
 
 
 def _run(strategy: str, args: argparse.Namespace, settings: dict[str, Any]) -> int:
-    from search.engine import run_search
+    from search.engine.pyro import run_search
 
     return run_guarded(strategy, lambda: run_search(
         strategy, args.run_dir, settings=settings, final_samples=args.final_samples, final_budget=args.final_budget,

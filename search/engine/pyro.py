@@ -46,8 +46,8 @@ from hpbandster.core.dispatcher import Worker as _PoolWorker
 from hpbandster.core.master import Master
 from hpbandster.optimizers.iterations import SuccessiveHalving
 
-from .runstore import RunStore, RunStoreError, budget_key, job_key
-from .spaces import SearchSpace, build_space, space_from_json, to_builtin
+from ..runstore import RunStore, RunStoreError, budget_key, job_key
+from ..spaces import SearchSpace, build_space, space_from_json, to_builtin
 
 log = logging.getLogger("search.engine")
 LOOPBACK = "127.0.0.1"
@@ -687,7 +687,7 @@ class Engine:
     def run_bohb(self, *, min_budget: float, max_budget: float, eta: float = 3, iterations: int = 1,
                  phase: str = "search", seed: int | None = None, **bohb_options: Any) -> list[dict]:
         """BOHB (hpbandster's schedule and KDE model; see search.bohb). Returns the phase's records."""
-        from .bohb import BOHBConfigGenerator, check_budgets, hyperband_schedule
+        from ..bohb import BOHBConfigGenerator, check_budgets, hyperband_schedule
 
         check_budgets(min_budget, max_budget, eta, iterations)
         cg = BOHBConfigGenerator(self.space.space, seed=self.context["seed"] if seed is None else seed,
@@ -697,7 +697,7 @@ class Engine:
     def run_random(self, *, budget: float, evaluations: int, phase: str = "search",
                    seed: int | None = None) -> list[dict]:
         """Random search: `evaluations` configurations from the space's prior, each trained for `budget`."""
-        from .random_search import RandomConfigGenerator, random_schedule
+        from ..random_search import RandomConfigGenerator, random_schedule
 
         schedule = random_schedule(budget, evaluations)
         cg = RandomConfigGenerator(self.space.space, seed=self.context["seed"] if seed is None else seed)
@@ -866,7 +866,7 @@ def open_run(strategy: str, run_dir: str | Path, *, space: str | None = None, da
     On resume, every argument that is not None must match what the directory holds (otherwise it belongs to
     another search: an error); `iterations` / `evaluations` may grow. The returned store is locked; close it
     (or use it as a context manager) when done."""
-    from .evaluation import check_train_overrides
+    from ..evaluation import check_train_overrides
 
     settings = {k: v for k, v in dict(settings or {}).items()}
     if resume:
@@ -916,7 +916,7 @@ def _check_extension(strategy: str, settings: Mapping[str, Any]) -> None:
 
 def _check_strategy(strategy: str, settings: dict[str, Any]) -> None:
     if strategy == "bohb":
-        from .bohb import bohb_options, check_budgets
+        from ..bohb import bohb_options, check_budgets
 
         for key, default in (("eta", 3), ("iterations", 1)):
             if settings.get(key) is None:
@@ -926,7 +926,7 @@ def _check_strategy(strategy: str, settings: dict[str, Any]) -> None:
         check_budgets(settings["min_budget"], settings["max_budget"], settings["eta"], settings["iterations"])
         settings["bohb"] = bohb_options(settings.get("bohb"))
     elif strategy == "random":
-        from .random_search import check_random
+        from ..random_search import check_random
 
         if settings.get("budget") is None or settings.get("evaluations") is None:
             raise ValueError("random search: needs --budget and --evaluations")

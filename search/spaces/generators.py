@@ -47,6 +47,7 @@ from ConfigSpace import (
 )
 
 import hnag
+from .base import to_builtin  # noqa: F401 (re-exported)
 from hnag import MERGE_OPTIONS, OPERATIONS, GeneratorParams, RNAGParams
 
 NUM_STAGES = 3
@@ -155,24 +156,6 @@ class SearchSpace:
         if self.fixed:
             lines.append("  Fixed: " + ", ".join(f"{k}={v!r}" for k, v in sorted(self.fixed.items())))
         return "\n".join(lines)
-
-
-def to_builtin(value: Any) -> Any:
-    """Numpy scalars and arrays, tuples, np.str_ and paths to plain Python types (safe for serpent and JSON)."""
-    if value is None or type(value) in (bool, int, float, str):
-        return value
-    if isinstance(value, Mapping):
-        return {str(to_builtin(k)): to_builtin(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_builtin(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy scalar (np.float64, np.int64, np.str_, np.bool_) or array
-        return to_builtin(value.tolist())
-    for kind in (bool, int, float, str):  # other subclasses of the built-in types
-        if isinstance(value, kind):
-            return kind(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot convert {type(value).__name__} to a built-in type")
 
 
 def _generator_of(params: GeneratorParams | RNAGParams) -> str:
