@@ -1,24 +1,32 @@
-"""`nago search bohb|random|space ...`: search the generator hyperparameters.
+"""`nago search STRATEGY --space SPACE (--dataset D | --benchmark TABLE | --problem NAME) --run-dir DIR`.
 
-Other strategies add sub-commands of `nago search` without editing this file, as a module
-`nago/commands/search_<name>.py` defining `register_search(search_subparsers)`, found automatically.
-`add_common_arguments`, `common_options`, `engine_options` and `print_progress` give them the same run-directory,
-worker, data and space options as `bohb` and `random`; `run_guarded` runs them the same way.
+Every strategy on every space, one command form: the arguments become a `search.run.SearchRequest`; the search
+itself, its checks and its run directory live in `search`. `nago search space NAME` prints a space.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
-import json
 import pkgutil
 import signal
 import sys
 import threading
 import warnings
-from typing import Any, Callable
+from typing import Any
 
 from nago.params_io import parse_pairs
+
+# Strategy modules are named after their strategy (checked by the tests); listing them imports nothing.
+_SHARED_MODULES = {"base", "predictors", "kde", "sampling"}
+
+
+def strategy_names() -> list[str]:
+    import importlib.util
+
+    spec = importlib.util.find_spec("search.strategies")
+    assert spec is not None and spec.submodule_search_locations is not None
+    return sorted(m.name for m in pkgutil.iter_modules(spec.submodule_search_locations)
+                  if m.name not in _SHARED_MODULES and not m.name.startswith("_"))
 
 
 @contextlib.contextmanager
@@ -26,151 +34,91 @@ def one_line_warnings(prefix: str):
     """Show warnings (e.g. a truncated log line skipped on resume) as one line each."""
     with warnings.catch_warnings():
         warnings.simplefilter("default")
+        warnings.filterwarnings("ignore", message=r"isSet\(\) is deprecated")
+        warnings.filterwarnings("ignore", message="invalid escape sequence")
         warnings.showwarning = lambda message, *args, **kwargs: print(f"{prefix}: warning: {message}",
                                                                       file=sys.stderr, flush=True)
         yield
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    run = parser.add_argument_group("run directory")
-    run.add_argument("--run-dir", required=True, help="directory of this search (created; must be new or empty "
-                     "unless --resume)")
-    run.add_argument("--resume", action="store_true", help="continue the search in --run-dir: finished "
-                     "evaluations are kept, jobs that were running are run again")
-    space = parser.add_argument_group("space and data")
-    space.add_argument("--space", default=None, help="hnag (default), hnag-ops, hnag-ratios, hnag-full, rnag, "
-                       "or a ConfigSpace .json file")
-    space.add_argument("--space-option", metavar="KEY=VALUE", action="append", dest="space_options",
-                       help="narrow a range (top_n=[3,5]), fix a hyperparameter (mid_n=1) or a generator field "
-                            "(param_budget=50000, base_channels=4); repeatable")
-    space.add_argument("--dataset", default=None, help="digits (default), cifar10, cifar100, mnist, "
-                       "fashion-mnist, svhn, imagefolder:PATH")
-    space.add_argument("--data-dir", default=None, help="where data sets live (default ~/.cache/nago/data)")
-    space.add_argument("--seed", type=int, default=None, help="architecture and training seed of every "
-                       "evaluation, and the optimiser's seed (default 0)")
-    space.add_argument("--train", metavar="KEY=VALUE", action="append", dest="train_options",
-                       help="training option for every evaluation: lr=0.1, batch_size=128, schedule=cosine, "
-                            "cutout=16, val_fraction=0.2, limit=1000, ...; repeatable")
-    workers = parser.add_argument_group("workers")
-    workers.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per "
-                         "GPU, else 1; 0 = only workers started with `nago worker`)")
-    workers.add_argument("--device", default="auto", help="device of the local workers (auto, cpu, cuda, ...)")
-    workers.add_argument("--threads", type=int, default=None, help="torch threads per local worker "
-                         "(default: cores / workers)")
-    workers.add_argument("--host", default="127.0.0.1", help="interface of the name server (default 127.0.0.1; "
-                         "another interface lets workers on other machines join: your explicit choice)")
-    workers.add_argument("--port", type=int, default=0, help="name server port (default: any free port)")
-    workers.add_argument("--ping-interval", type=float, default=10.0,
-                         help="seconds between worker checks (a dead worker's job is rerun after this)")
-    parser.add_argument("--quiet", action="store_true", help="no line per evaluation")
+def _split(text: str | None) -> list[str] | None:
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
 
 
-def common_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of `search.engine.open_run` / `run_search` from the common arguments."""
-    return {"space": args.space, "dataset": args.dataset, "resume": args.resume, "seed": args.seed,
-            "space_options": parse_pairs(args.space_options, "--space-option") or None,
-            "train_overrides": parse_pairs(args.train_options, "--train") or None, "data_dir": args.data_dir}
+def request_from_args(args: argparse.Namespace) -> Any:
+    from search.run import SearchRequest
+
+    options = parse_pairs(args.options, "--option")
+    for key in ("eta", "iterations"):
+        value = getattr(args, key)
+        if value is not None:
+            options[key] = value
+    return SearchRequest(
+        strategy=args.strategy, run_dir=args.run_dir, space=args.space,
+        space_options=parse_pairs(args.space_options, "--space-option"), dataset=args.dataset,
+        data_dir=args.data_dir, train_overrides=parse_pairs(args.train_options, "--train"),
+        benchmark=args.benchmark, val_column=args.val_column, test_column=args.test_column, problem=args.problem,
+        objectives=_split(args.objectives), seed=args.seed, seeds=args.seeds, evaluations=args.evaluations,
+        min_budget=args.min_budget, max_budget=args.max_budget, options=options, workers=args.workers,
+        resume=args.resume, final_samples=args.final_samples, host=args.host, port=args.port, device=args.device,
+        threads=args.threads, job_timeout=args.job_timeout)
 
 
-def engine_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of `search.engine.Engine` from the common arguments."""
-    return {"workers": args.workers, "device": args.device, "threads": args.threads, "host": args.host,
-            "port": args.port, "ping_interval": args.ping_interval,
-            "progress": None if args.quiet else print_progress}
+def format_result(record: dict[str, Any], objectives: list[str]) -> str:
+    """One progress line per finished evaluation."""
+    where = f"[seed {record['seed']} {record.get('phase', 'search')} {record['job']}]"
+    if record["status"] == "ok":
+        metrics = record.get("metrics") or {}
+        what = "  ".join(f"{name} {metrics.get(name):.4g}" for name in objectives
+                         if isinstance(metrics.get(name), (int, float)))
+    else:
+        what = f"{record['status'].upper()}: {record.get('error') or ''}"[:100]
+    return f"{where} budget {record['budget']:.4g}  {what}  ({record.get('eval_s', 0.0):.2f} s)"
 
 
-def print_progress(record: dict, engine: Any) -> None:
-    from search.engine.pyro import format_record
+def _run(args: argparse.Namespace) -> int:
+    from search.run import run_search
 
-    print(format_record(record, engine), flush=True)
+    prefix = f"nago search {args.strategy}"
+    req = request_from_args(args)
+    objectives: list[str] = []
 
+    def on_start(pool: Any, settings: dict[str, Any]) -> None:
+        objectives[:] = settings["objectives"]
+        if args.quiet:
+            return
+        if hasattr(pool, "ns_host"):
+            print(f"search in {args.run_dir}: name server {pool.ns_host}:{pool.ns_port}, {pool.n_workers} local "
+                  f"worker(s); more workers: nago worker --run-dir {args.run_dir}", flush=True)
 
-def _on_start(engine: Any) -> None:
-    done = len(engine.records)
-    print(f"search {engine.store.run_id} in {engine.store.path}: name server {engine.ns_host}:{engine.ns_port}, "
-          f"{engine.n_workers} local worker(s)" + (f", {done} evaluation(s) already in the log" if done else ""),
-          flush=True)
-    print(f"  more workers: nago worker --run-dir {engine.store.path}   (or --nameserver "
-          f"{engine.ns_host}:{engine.ns_port} --run-id {engine.store.run_id})", flush=True)
+    def on_result(record: dict[str, Any]) -> None:
+        if not args.quiet:
+            print(format_result(record, objectives), flush=True)
 
-
-def report_outcome(summary: dict[str, Any]) -> None:
-    print(f"done: {summary['evaluations']} evaluations ({summary['ok']} ok, {summary['failed']} failed, "
-          f"{summary['crashed']} crashed), {summary['total_epochs']:.4g} epochs; "
-          f"{summary.get('new_evaluations', 0)} run in this session")
-    best = summary.get("incumbent")
-    if best:
-        test = best.get("test_accuracy")
-        print(f"incumbent: validation error {best['loss']:.4f} at {best['budget']:.4g} epochs (job "
-              f"{','.join(map(str, best['job_id']))}, test accuracy {'-' if test is None else f'{test:.4f}'}): "
-              f"{json.dumps(best['config'], sort_keys=True)}")
-    final = summary.get("final")
-    if final:
-        if final["val_error_mean"] is not None:
-            print(f"best generator on {final['ok']}/{final['samples']} new seeds at {final['budget']:.4g} epochs: "
-                  f"validation error {final['val_error_mean']:.4f} ± {final['val_error_std']:.4f}, test accuracy "
-                  f"{final['test_accuracy_mean']:.4f} ± {final['test_accuracy_std']:.4f}")
-        else:
-            print(f"best generator: all {final['samples']} new samples failed: {final['failures'][:1]}")
-    print(f"report: nago report {summary['run_dir']}")
-
-
-def run_guarded(strategy: str, run: Callable[[], dict[str, Any]], report: Callable[[dict[str, Any]], None]) -> int:
-    """Run a search so that `kill` stops it as cleanly as Ctrl-C, warnings print as one line (hpbandster's own
-    deprecation noise dropped) and a search that cannot go on (RuntimeError) ends with one line and exit 1."""
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, interrupt) if main_thread else None
     try:
-        with one_line_warnings(f"nago search {strategy}"):
-            warnings.filterwarnings("ignore", message=r"isSet\(\) is deprecated")
-            warnings.filterwarnings("ignore", message="invalid escape sequence")
-            summary = run()
+        with one_line_warnings(prefix):
+            summary = run_search(req, on_result=on_result, on_start=on_start)
     except RuntimeError as exc:
-        print(f"nago search {strategy}: error: {exc}", file=sys.stderr)
+        print(f"{prefix}: error: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:
+        print(f"{prefix}: error: {exc}", file=sys.stderr)
+        return 2
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
-    report(summary)
+    print(f"done: {summary['new_evaluations']} evaluation(s) in this session ({summary['wall_time_s']:.1f} s); "
+          f"report: nago report {summary['run_dir']}")
     return 0
 
 
-def _run(strategy: str, args: argparse.Namespace, settings: dict[str, Any]) -> int:
-    from search.engine.pyro import run_search
-
-    return run_guarded(strategy, lambda: run_search(
-        strategy, args.run_dir, settings=settings, final_samples=args.final_samples, final_budget=args.final_budget,
-        on_start=None if args.quiet else _on_start, **common_options(args), **engine_options(args)), report_outcome)
-
-
-def _add_final_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("judging the best generator (after the search)")
-    group.add_argument("--final-samples", type=int, default=0, help="sample this many networks from the best "
-                       "generator (new seeds) and train each to the full budget; reports mean ± std")
-    group.add_argument("--final-budget", type=float, default=None, help="epochs of those runs (default: the "
-                       "search's largest budget)")
-
-
-def _bohb(args: argparse.Namespace) -> int:
-    settings = {"min_budget": args.min_budget, "max_budget": args.max_budget, "eta": args.eta,
-                "iterations": args.iterations, "bohb": parse_pairs(args.bohb_options, "--bohb-option") or None}
-    return _run("bohb", args, settings)
-
-
-def _random(args: argparse.Namespace) -> int:
-    from nago.commands.cellsearch import CELL_SPACES, run_cell_random
-
-    if args.space in CELL_SPACES:  # random search in a NAS-Bench cell space: a table lookup, or training
-        args.train = args.benchmark is None
-        return run_cell_random(args)
-    return _run("random", args, {"budget": args.budget, "evaluations": args.evaluations})
-
-
 def _space(args: argparse.Namespace) -> int:
-    from search.spaces import build_space, save_space
+    from search.spaces.generators import build_space, save_space
 
     space = build_space(args.name, parse_pairs(args.space_options, "--space-option"), seed=args.seed)
     if args.save:
@@ -180,56 +128,76 @@ def _space(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    run = parser.add_argument_group("run directory")
+    run.add_argument("--run-dir", required=True, help="directory of this search (created; must be new or empty "
+                     "unless --resume)")
+    run.add_argument("--resume", action="store_true", help="continue the search in --run-dir: finished "
+                     "evaluations are kept, jobs that were running are run again, the strategy continues where "
+                     "it stopped; --evaluations and --iterations may grow")
+    where = parser.add_argument_group("space and evaluations (one of --dataset, --benchmark, --problem)")
+    where.add_argument("--space", default=None, help="hnag (default), hnag-ops, hnag-ratios, hnag-full, rnag, "
+                       "a ConfigSpace .json file, nb201, nb101")
+    where.add_argument("--space-option", metavar="KEY=VALUE", action="append", dest="space_options",
+                       help="narrow a range (top_n=[3,5]), fix a hyperparameter (mid_n=1) or a generator field "
+                            "(param_budget=50000); nb201: channels, cells_per_stage; repeatable")
+    where.add_argument("--dataset", default=None, help="train every network: digits (default), cifar10, "
+                       "cifar100, mnist, fashion-mnist, svhn, imagefolder:PATH")
+    where.add_argument("--data-dir", default=None, help="where data sets live (default ~/.cache/nago/data)")
+    where.add_argument("--train", metavar="KEY=VALUE", action="append", dest="train_options",
+                       help="training option: lr=0.1, batch_size=128, cutout=16, limit=1000, ...; repeatable")
+    where.add_argument("--benchmark", metavar="TABLE", default=None, help="look architectures up in a NAS-Bench "
+                       "table (CSV for nb201, NASLib JSON for nb101)")
+    where.add_argument("--val-column", default=None, help="the table's validation column (default: guessed)")
+    where.add_argument("--test-column", default=None, help="the table's test column (default: guessed)")
+    where.add_argument("--problem", default=None, help="a synthetic test problem with a known optimum or front "
+                       "(counting-ones, zdt1, ...)")
+    search = parser.add_argument_group("search")
+    search.add_argument("--objectives", default=None, help="comma-separated, minimised: error, params, macs, "
+                        "memory, latency (synthetic problems: their own); default error, or error,memory "
+                        "(training) / error,params (tables) for multi-objective strategies")
+    search.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    search.add_argument("--seeds", type=int, default=1, help="independent searches, seeds --seed, --seed + 1, ...")
+    search.add_argument("--evaluations", type=int, default=None, help="evaluations per seed (default: 10 when "
+                        "training, 150 on tables, 100 on problems; hyperband and bohb stop after --iterations)")
+    search.add_argument("--max-budget", "--budget", dest="max_budget", type=float, default=None,
+                        help="largest budget (epochs when training; default 3)")
+    search.add_argument("--min-budget", type=float, default=None, help="smallest budget (hyperband, bohb; "
+                        "default max / 9)")
+    search.add_argument("--eta", type=float, default=None, help="successive halving's factor (hyperband, bohb)")
+    search.add_argument("--iterations", type=int, default=None, help="successive halving brackets (hyperband, "
+                        "bohb)")
+    search.add_argument("--option", metavar="KEY=VALUE", action="append", dest="options",
+                        help="strategy option (e.g. num_candidates=100, acquisition=ucb, kappa=2); repeatable")
+    search.add_argument("--final-samples", type=int, default=0, help="after the search, train the best generator "
+                        "this many more times on new architecture seeds at the largest budget")
+    pool = parser.add_argument_group("workers (training)")
+    pool.add_argument("--workers", type=int, default=1, help="local worker processes (0 = only workers started "
+                      "with `nago worker`); on tables and problems: the batch size a strategy is asked for")
+    pool.add_argument("--device", default="auto", help="device of the local workers (auto, cpu, cuda, ...)")
+    pool.add_argument("--threads", type=int, default=None, help="torch threads per local worker (default: "
+                      "cores / workers)")
+    pool.add_argument("--job-timeout", type=float, default=None, help="seconds a job may run; a job past it is "
+                      "failed and its worker replaced")
+    pool.add_argument("--host", default="127.0.0.1", help="interface of the name server (default 127.0.0.1; "
+                      "another interface lets workers on other machines join: your explicit choice)")
+    pool.add_argument("--port", type=int, default=0, help="name server port (default: any free port)")
+    parser.add_argument("--quiet", action="store_true", help="no line per evaluation")
+
+
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("search", help="search generator hyperparameters (BOHB, random search, ...)",
+    parser = subparsers.add_parser("search", help="search a space with any strategy (random, bohb, bananas, ...)",
                                    description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="strategy", required=True, metavar="STRATEGY")
-
-    bohb = sub.add_parser("bohb", help="BOHB (Bayesian optimisation + Hyperband) over a space",
-                          description="BOHB over generator hyperparameters; budgets are training epochs "
-                                      "(fractions allowed).")
-    add_common_arguments(bohb)
-    group = bohb.add_argument_group("BOHB")
-    group.add_argument("--min-budget", type=float, default=None, help="smallest budget in epochs")
-    group.add_argument("--max-budget", type=float, default=None, help="largest budget in epochs")
-    group.add_argument("--eta", type=float, default=None, help="Successive Halving's reduction factor (>= 2, "
-                       "default 3)")
-    group.add_argument("--iterations", type=int, default=None, help="Successive Halving brackets (default 1; "
-                       "on --resume, a larger number extends the search)")
-    group.add_argument("--bohb-option", metavar="KEY=VALUE", action="append", dest="bohb_options",
-                       help="min_points_in_model, top_n_percent, num_samples, random_fraction, "
-                            "bandwidth_factor, min_bandwidth")
-    _add_final_arguments(bohb)
-    bohb.set_defaults(func=_bohb)
-
-    rand = sub.add_parser("random", help="random search (HNAG-RS): configurations from the prior, one budget",
-                          description="Random search over generator hyperparameters, same workers and run format.")
-    add_common_arguments(rand)
-    group = rand.add_argument_group("random search")
-    group.add_argument("--budget", type=float, default=None, help="epochs of every evaluation")
-    group.add_argument("--evaluations", type=int, default=None, help="number of configurations (on --resume, a "
-                       "larger number extends the search)")
-    cells = rand.add_argument_group("cell spaces (--space nb201 or nb101; see `nago search bananas --help`)")
-    cells.add_argument("--benchmark", metavar="FILE", default=None, help="table to look architectures up in "
-                       "(without it, every architecture is trained on --dataset for --budget epochs)")
-    cells.add_argument("--seeds", type=int, default=1, help="independent runs (seeds --seed, --seed + 1, ...)")
-    cells.add_argument("--until-best", action="store_true", help="with a table: continue past --evaluations "
-                       "until the table's best-validation architecture is found")
-    _add_final_arguments(rand)
-    rand.set_defaults(func=_random)
-
-    space = sub.add_parser("space", help="print or save a search space as ConfigSpace JSON")
+    for name in strategy_names():
+        p = sub.add_parser(name, help=f"the {name} strategy", description=f"nago search {name}: see "
+                           "`nago search --help`; strategy options via --option KEY=VALUE.")
+        add_search_arguments(p)
+        p.set_defaults(func=_run)
+    space = sub.add_parser("space", help="print or save a generator search space as ConfigSpace JSON")
     space.add_argument("name", help="hnag, hnag-ops, hnag-ratios, hnag-full, rnag, or a .json file")
     space.add_argument("--space-option", metavar="KEY=VALUE", action="append", dest="space_options")
     space.add_argument("--seed", type=int, default=None)
     space.add_argument("--json", action="store_true", help="print the ConfigSpace JSON instead of a summary")
     space.add_argument("--save", metavar="FILE", help="write the ConfigSpace JSON to FILE (must not exist)")
     space.set_defaults(func=_space)
-
-    import nago.commands as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name.startswith("search_"):
-            mod = importlib.import_module(f"nago.commands.{module.name}")
-            if hasattr(mod, "register_search"):
-                mod.register_search(sub)

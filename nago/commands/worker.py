@@ -7,14 +7,15 @@ from typing import Any
 
 
 def _run(args: argparse.Namespace) -> int:
-    from search.worker import run_from_args
+    from search.engine.worker import run_from_args
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("search.worker").setLevel(logging.INFO)  # "serving run ..." is news, not a warning
     return run_from_args(args)
 
 
 def register(subparsers: Any) -> None:
-    from search.worker import add_arguments
+    from search.engine.worker import add_arguments
 
     parser = subparsers.add_parser(
         "worker", help="join a running search as an evaluation worker",

@@ -26,22 +26,134 @@ Durability: lines are flushed to the OS before the strategy hears of them (a kil
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import math
 import os
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..runstore import RunStoreError, _differs, _fsync_dir, _write_new, acquire_lock, read_jsonl, release_lock
-
-__all__ = ["RunLog", "RunStoreError", "FORMAT"]
+__all__ = ["RunLog", "RunStoreError", "FORMAT", "read_log", "read_settings", "read_nameserver"]
 
 FORMAT = "nago-search/2"
 SETTINGS_FILE = "search.json"
+NAMESERVER_FILE = "nameserver.json"
+LOCK_FILE = ".lock"
 LOG_FILE = "log.jsonl"
 SESSIONS_FILE = "sessions.jsonl"
 EVENTS = ("ask", "result")
+
+
+class RunStoreError(ValueError):
+    """A run directory that cannot be used (one line)."""
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Create a file that must not exist yet, durably."""
+    with open(path, "x") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_jsonl(path: Path, *, repair: bool = False, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Read an append-only JSON-lines log. A truncated last line is skipped with a warning (and, with
+    `repair`, moved aside so that appends start on a clean line); any other bad line raises RunStoreError."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        records.append(_parse(path, number, line, required))
+    if tail.strip():
+        try:
+            records.append(_parse(path, len(lines) + 1, tail, required))
+            complete = True
+        except RunStoreError:
+            complete = False
+        if not complete:
+            warnings.warn(f"{path}: skipping a truncated last line ({len(tail)} bytes, written when the search "
+                          "was killed)", RuntimeWarning, stacklevel=2)
+            if repair:
+                n = 1
+                while path.with_name(f"{path.name}.partial-{n}").exists():
+                    n += 1
+                _write_new(path.with_name(f"{path.name}.partial-{n}"), tail.decode("utf-8", "replace"))
+                with open(path, "r+b") as fh:
+                    fh.truncate(len(data) - len(tail))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        elif repair:  # valid but unterminated: terminate it so the next append starts a new line
+            with open(path, "ab") as fh:
+                fh.write(b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+    return records
+
+
+def _parse(path: Path, number: int, line: bytes, required: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RunStoreError(f"{path}: corrupt log, line {number} is not valid JSON") from None
+    if not isinstance(record, dict) or any(k not in record for k in required):
+        raise RunStoreError(f"{path}: corrupt log, line {number} is not a record with "
+                            f"{', '.join(required)}")
+    return record
+
+
+def acquire_lock(path: Path):
+    """An exclusive lock on a run directory (released by the OS when the process dies)."""
+    fh = open(Path(path) / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise RunStoreError(f"run-dir: {path} is in use by another running search") from None
+    return fh
+
+
+def release_lock(fh) -> None:
+    fcntl.flock(fh, fcntl.LOCK_UN)
+    fh.close()
+
+
+def read_nameserver(run_dir: str | Path) -> dict[str, Any] | None:
+    """The running search's name server of a run directory (None when no search is running there)."""
+    path = Path(run_dir) / NAMESERVER_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or not {"host", "port", "run_id"} <= set(data):
+        return None
+    return data
+
+
+def _differs(stored: Any, requested: Any) -> bool:
+    if isinstance(stored, (int, float)) and isinstance(requested, (int, float)) and not isinstance(stored, bool):
+        return not math.isclose(float(stored), float(requested), rel_tol=1e-9, abs_tol=1e-12)
+    return json.dumps(stored, sort_keys=True) != json.dumps(requested, sort_keys=True)
 
 
 class RunLog:
@@ -146,6 +258,17 @@ class RunLog:
         return read_jsonl(self.path / SESSIONS_FILE)
 
     # -- writing ------------------------------------------------------------------------------------------
+    def write_nameserver(self, host: str, port: int) -> None:
+        tmp = self.path / f".{NAMESERVER_FILE}.tmp"
+        tmp.write_text(json.dumps({"host": host, "port": port, "run_id": self.run_id, "pid": os.getpid()}))
+        os.replace(tmp, self.path / NAMESERVER_FILE)
+
+    def clear_nameserver(self) -> None:
+        try:
+            (self.path / NAMESERVER_FILE).unlink()
+        except FileNotFoundError:
+            pass
+
     def start_session(self, **info: Any) -> int:
         self.session = len(self.sessions())
         self._write(SESSIONS_FILE, {"session": self.session, "started": time.time(), "pid": os.getpid(), **info})

@@ -1,13 +1,13 @@
 """The evaluation worker: an hpbandster `Worker` that serves any NAGO search.
 
-A job carries its own evaluation context (space, fixed hyperparameters, data set, seed, training options), so
+A job carries its evaluator's JSON context (kind, space, data set or table, training options) and its seed, so
 one worker process can serve any search on the same name server. `compute` never raises for a bad or
-diverging configuration: `search.evaluation.evaluate` turns those into failed results (loss = inf for
-hpbandster, the reason in `info["error"]`), and the worker lives on.
+diverging configuration: the evaluator turns those into failed evaluations (loss = inf for hpbandster, the
+evaluation in `info`), and the worker lives on. Evaluators are rebuilt once per context and kept.
 
 Run one with `nago worker --run-dir DIR` (finds the name server of the search running in DIR, also after the
 search was resumed on another port) or `nago worker --nameserver HOST:PORT --run-id ID`; a search started
-with `--workers N` spawns N of them itself (`python -m search.worker ...`).
+with `--workers N` spawns N of them itself (`python -m search.engine.worker ...`).
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from typing import Any, Mapping
 import Pyro4
 from hpbandster.core.worker import Worker as _HPBandSterWorker
 
-from .runstore import read_nameserver
+from ..spaces.base import canonical_json
+from .store import read_nameserver
 
 LOOPBACK = "127.0.0.1"
 log = logging.getLogger("search.worker")
@@ -64,28 +65,35 @@ class NagoWorker(_HPBandSterWorker):
 
     def __init__(self, run_id: str, *, nameserver: str, nameserver_port: int, host: str = LOOPBACK,
                  device: str = "auto", data_dir: str | None = None, name: str | None = None) -> None:
+        quiet = logging.getLogger("search.worker.hpbandster")
+        quiet.setLevel(logging.WARNING)  # hpbandster's per-job chatter
         super().__init__(run_id, nameserver=nameserver, nameserver_port=nameserver_port, host=host, id=name,
-                         logger=logging.getLogger("search.worker.hpbandster"))
+                         logger=quiet)
         self.device = device
         self.data_dir = data_dir
         self.jobs_done = 0
+        self._evaluators: dict[str, Any] = {}
 
     def compute(self, config_id: Any, config: Mapping[str, Any], budget: float, working_directory: str,
                 context: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        from .evaluation import evaluate
+        from ..evaluators import from_context
 
-        if not context:
-            info = {"status": "failed", "error": "job without an evaluation context (not sent by a NAGO search)"}
+        if not context or "evaluator" not in context:
+            info = {"status": "failed", "error": "job without an evaluator context (not sent by a NAGO search)"}
             return {"loss": float("inf"), "info": info}
-        result = evaluate(
-            dict(config), float(budget), space=context["space"], dataset=context["dataset"],
-            seed=int(context.get("seed", 0)), data_dir=self.data_dir or context.get("data_dir"),
-            device=self.device, train_overrides=context.get("train_overrides"),
-        )
+        ctx = dict(context["evaluator"])
+        if self.data_dir and ctx.get("kind") == "training":
+            ctx["data_dir"] = self.data_dir  # where this machine keeps the data
+        if self.device != "auto" and ctx.get("kind") == "training":
+            ctx["device"] = self.device
+        key = canonical_json(ctx)
+        if key not in self._evaluators:
+            self._evaluators[key] = from_context(ctx)
+        evaluation = self._evaluators[key].evaluate(dict(config), float(budget), int(context.get("seed", 0)))
         self.jobs_done += 1
-        loss = result["loss"]
-        # hpbandster counts a non-finite loss as a crashed trial: it is never promoted and the model sees +inf.
-        return {"loss": float(loss) if result["status"] == "ok" else float("inf"), "info": result["info"]}
+        loss = evaluation.metrics.get("error", 0.0) if evaluation.status == "ok" else float("inf")
+        # hpbandster counts a non-finite loss as a crashed trial; the driver reads the evaluation in `info`.
+        return {"loss": float(loss if loss is not None else float("inf")), "info": evaluation.to_dict()}
 
     # -- keeping in touch with the search ------------------------------------------------------------------
     def reregister(self, host: str, port: int) -> None:
@@ -145,17 +153,16 @@ def serve(*, run_id: str, nameserver: str, port: int, host: str = LOOPBACK, devi
     if is_loopback(host) and not is_loopback(nameserver):
         log.warning("worker: listening on %s only; a search on another machine cannot reach this worker "
                     "(pass --host with an address it can reach)", host)
-    if threads:
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    threads = threads or 1  # several workers usually share a machine: never all cores each
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     # Import the heavy modules before registering, so that the first job's timing is not the imports'.
     import torch
 
     import training  # noqa: F401
-    from . import evaluation  # noqa: F401
-    from . import pipeline  # noqa: F401
 
-    if threads:
-        torch.set_num_threads(int(threads))
+    from .. import evaluators  # noqa: F401
+
+    torch.set_num_threads(int(threads))
     if not reachable(nameserver, port):
         raise ValueError(f"nameserver: nothing listens at {nameserver}:{port}")
     worker = NagoWorker(run_id, nameserver=nameserver, nameserver_port=port, host=host, device=device,
@@ -163,13 +170,13 @@ def serve(*, run_id: str, nameserver: str, port: int, host: str = LOOPBACK, devi
     threading.Thread(target=_watchdog, name="nago-worker-watchdog", daemon=True,
                      kwargs=dict(worker=worker, parent_pid=parent_pid, run_dir=run_dir, ns_timeout=ns_timeout)
                      ).start()
-    log.warning("worker %s: serving run %s via %s:%s on %s (device %s)", worker.worker_id, run_id, nameserver,
-                port, host, device)
+    log.info("worker %s: serving run %s via %s:%s on %s (device %s, %d thread(s))", worker.worker_id, run_id,
+             nameserver, port, host, device, threads)
     try:
         worker.run(background=False)
     except Pyro4.errors.PyroError as exc:  # the search's name server ended first: nothing left to clean
         log.info("worker: %s", exc)
-    log.warning("worker %s: shut down after %d jobs", worker.worker_id, worker.jobs_done)
+    log.info("worker %s: shut down after %d jobs", worker.worker_id, worker.jobs_done)
     return 0
 
 
@@ -207,7 +214,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "interface, e.g. to serve a search on another machine, is your explicit choice)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--data-dir", default=None, help="where data sets live on this machine")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1: workers usually "
+                        "share a machine; a search's own local workers get cores / workers)")
     parser.add_argument("--name", default=None, help="suffix of the worker's name")
     parser.add_argument("--wait", type=float, default=0.0,
                         help="with --run-dir: seconds to wait for the search to start")
@@ -217,6 +225,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"threads: must be an integer >= 1, got {args.threads}")
     host, port, run_id = resolve(args.run_dir, args.nameserver, args.run_id, wait_s=args.wait)
     return serve(run_id=run_id, nameserver=host, port=port, host=args.host, device=args.device,
                  data_dir=args.data_dir, threads=args.threads, name=args.name, parent_pid=args.parent_pid,
@@ -224,10 +234,11 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m search.worker", description="NAGO evaluation worker")
+    parser = argparse.ArgumentParser(prog="python -m search.engine.worker", description="NAGO evaluation worker")
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("search.worker").setLevel(logging.INFO)  # "serving run ..." is news, not a warning
     try:
         return run_from_args(args)
     except ValueError as exc:
