@@ -54,3 +54,20 @@ def train(params: GeneratorParams | RNAGParams, seed: int = 0, dataset: str = "d
             torch.save(outcome.model.state_dict(), tmp / "model.pt")
             _write_spec_files(outcome.spec, tmp)
     return metrics
+
+
+def search(strategy: str, run_dir: str | Path, **request: Any) -> dict[str, Any]:
+    """Run (or with `resume=True` continue) a search: what `nago search STRATEGY` does.
+
+    Keyword arguments are the fields of `search.run.SearchRequest` (space, space_options, dataset, benchmark,
+    problem, objectives, seed, seeds, evaluations, min_budget, max_budget, options, workers, ...)."""
+    from search.run import SearchRequest, run_search
+
+    return run_search(SearchRequest(strategy=strategy, run_dir=str(run_dir), **request))
+
+
+def report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Write the report of any run directory (what `nago report` does); returns its summary."""
+    from search.reports import build_report
+
+    return build_report(run_dir, out_dir)
