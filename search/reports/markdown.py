@@ -28,9 +28,11 @@ def fmt(value: Any, digits: int = 4) -> str:
             return str(value)
         if value == 0:
             return "0"
-        if abs(value) >= 1e5 or abs(value) < 1e-3:
+        if abs(value) >= 1e5:  # counts such as parameters: 944,571
+            return f"{value:,.0f}"
+        if abs(value) < 1e-3:
             return f"{value:.{digits - 1}e}"
-        if value.is_integer() and abs(value) < 1e5:
+        if value.is_integer():
             return str(int(value))
         return f"{value:.{digits}g}"
     return str(value)

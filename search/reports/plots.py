@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["pyplot", "integer_ticks", "short_number", "readable_log", "band", "steps_on_grid"]
+__all__ = ["pyplot", "integer_ticks", "short_number", "plain_ticks", "readable_log", "band", "steps_on_grid"]
 
 
 def pyplot() -> Any:
@@ -36,6 +36,21 @@ def short_number(value: float, _pos: Any = None) -> str:
         if a >= scale:
             return f"{value / scale:g}{suffix}"
     return f"{value:.3g}"
+
+
+def plain_ticks(ax: Any, which: str = "y") -> None:
+    """Tick labels without an offset or a x10^k factor: `short_number` (50k, 1.2M) on axes that reach 10^4,
+    plain decimals below (call after plotting: it reads the axis limits)."""
+    from matplotlib.ticker import FuncFormatter, ScalarFormatter
+
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if which == "y" else ax.get_xlim()
+    if max(abs(lo), abs(hi)) >= 1e4:
+        axis.set_major_formatter(FuncFormatter(short_number))
+    else:
+        formatter = ScalarFormatter(useOffset=False)
+        formatter.set_scientific(False)
+        axis.set_major_formatter(formatter)
 
 
 def readable_log(ax: Any, which: str = "y") -> None:
