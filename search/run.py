@@ -232,7 +232,12 @@ def _known(evaluator: Evaluator, objectives: Sequence[str]) -> dict[str, Any]:
     if known is None:
         return {}
     info = known(list(objectives))
-    return {"known": info} if info else {}
+    if not info:
+        return {}
+    out: dict[str, Any] = {"known": info}
+    if len(objectives) == 1 and info.get("config") is not None:
+        out["best_key"] = info["config"]  # the report counts evaluations until this configuration is met
+    return out
 
 
 # ------------------------------------------------------------------------------------------ running

@@ -1,0 +1,277 @@
+"""Which strategy is best on which space: every strategy of the one search stack, beside outside anchors, on
+ground where methods differ. One run prints every table; README.md records them.
+
+    uv run --group bench python experiments/bench_strategies.py                     # every part
+    uv run --group bench python experiments/bench_strategies.py --parts nb201,mf    # some parts
+
+Parts:
+- `nb201`: single objective on the NAS-Bench-201 CIFAR-10 table (../shared/data/nb201): queries until the
+  best-validation architecture is evaluated (a seed stops there, or at --max-queries), mean / median over
+  seeds, and the share of seeds that found it within 300 and 1,000 queries. Random search's expectation is
+  (N + 1) / 2 = 7,813 queries; its runs are capped like the others.
+- `nb201-mo`: two objectives on the same table, validation error and parameters (exact, counted by the
+  project's compiler on each cell's network). The true Pareto front comes from all 15,625 cells; reference
+  point: its nadir plus 10% of its range. Metric: the fraction of the true front's hypervolume reached after
+  50, 100 and 200 evaluations (mean ± std over seeds). Outside anchors: Optuna's NSGAIISampler and its
+  multi-objective TPESampler, on the same six categorical edge choices and the same evaluator.
+- `mf`: multi-fidelity synthetic problems with known optima: BOHB against Hyperband and random search (at the
+  largest budget) at equal total budget; the regret of the incumbent at the end, mean ± std over seeds.
+- `digits`: real training on digits over the hnag space on the worker pool: BANANAS against BOHB and random
+  search at equal total epochs; the incumbent's validation error (and the test error it never saw).
+- `overhead`: engine time per evaluation for tabular jobs (driver, log and pool, without the strategy and the
+  evaluator), in-process.
+
+Outside anchors live in the `bench` dependency group; a missing one is reported as such, never silently
+skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from search.engine.driver import InlinePool, drive
+from search.engine.store import RunLog
+from search.evaluators.tabular import TabularEvaluator
+from search.pareto import hypervolume, pareto_front
+from search.spaces import make_space
+from search.strategies import make_strategy
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+NB201 = DATA / "nb201" / "nb201_cifar10.csv"
+CHECKPOINTS = (50, 100, 200)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def mean_std(values: list[float]) -> str:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.3f} ± {sd:.3f}"
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def run_one(strategy: str, space: Any, evaluator: Any, seed: int, evaluations: int, workdir: Path, *,
+            objectives: list[str], options: dict[str, Any] | None = None, workers: int = 1,
+            stop: Callable[[list[dict]], bool] | None = None, max_budget: float = 1.0,
+            min_budget: float | None = None) -> list[dict]:
+    """One seed of one strategy through the engine's driver; returns its result records in order."""
+    log = RunLog.create(workdir / f"{strategy}-{seed}-{time.monotonic_ns()}", {"strategy": strategy})
+    log.start_session()
+    records: list[dict] = []
+    strat = make_strategy(strategy, space, objectives=objectives, seed=seed, max_budget=max_budget,
+                          min_budget=min_budget, exact=evaluator.exact(), **(options or {}))
+    drive(strat, InlinePool(evaluator, capacity=workers), log, seed=seed, evaluations=evaluations,
+          on_result=records.append, stop=None if stop is None else (lambda: stop(records)))
+    log.close()
+    return records
+
+
+# ------------------------------------------------------------------------------------------ NB201, one objective
+def part_nb201(args: argparse.Namespace, workdir: Path) -> str:
+    space = make_space("nb201")
+    evaluator = TabularEvaluator(space, NB201)
+    best = evaluator.optimum(["error"])
+    best_arch = best["config"]["arch"]
+
+    def found(records: list[dict]) -> bool:
+        return bool(records) and records[-1]["config"]["arch"] == best_arch
+
+    rows = []
+    strategies = [("random", {}), ("evolution", {}), ("local", {}), ("bananas", {}), ("bonas", {}),
+                  ("bohb", {"iterations": args.max_queries})]
+    for name, options in strategies:
+        hits, walls = [], []
+        for seed in range(args.seeds):
+            t0 = time.perf_counter()
+            recs = run_one(name, space, evaluator, seed, args.max_queries, workdir, objectives=["error"],
+                           options=options, stop=found)
+            walls.append(time.perf_counter() - t0)
+            hits.append(len(recs) if found(recs) else None)
+        got = [h for h in hits if h is not None]
+        rows.append([name, args.seeds,
+                     f"{statistics.fmean(got):.1f}" if len(got) == len(hits) else
+                     f"> {statistics.fmean([h or args.max_queries for h in hits]):.1f}",
+                     f"{statistics.median([h or math.inf for h in hits]):.1f}",
+                     f"{sum(h is not None and h <= 300 for h in hits)}/{len(hits)}",
+                     f"{sum(h is not None and h <= 1000 for h in hits)}/{len(hits)}",
+                     f"{statistics.fmean(walls):.1f}"])
+        print(f"  nb201 {name}: {rows[-1]}", file=sys.stderr, flush=True)
+    n = space.size
+    head = (f"NAS-Bench-201 CIFAR-10, single objective (validation error), {args.seeds} seeds, at most "
+            f"{args.max_queries} queries per seed; random search's expectation: (N + 1) / 2 = {(n + 1) / 2:.0f}.")
+    return head + "\n\n" + table(["strategy", "seeds", "mean queries to best", "median", "within 300",
+                                  "within 1000", "s per seed"], rows)
+
+
+# ------------------------------------------------------------------------------------------ NB201, two objectives
+def hv_fractions(points: list[tuple[float, float]], true_hv: float, ref: np.ndarray) -> dict[int, float]:
+    out = {}
+    for k in CHECKPOINTS:
+        pts = np.asarray([p for p in points[:k] if all(math.isfinite(v) for v in p)], dtype=np.float64)
+        out[k] = hypervolume(pareto_front(pts), ref) / true_hv if len(pts) else 0.0
+    return out
+
+
+def optuna_nb201(sampler_name: str, evaluator: TabularEvaluator, seed: int, n: int) -> list[tuple[float, float]]:
+    import optuna
+
+    from search.spaces.cells import CellSpace
+
+    space = evaluator.space
+    assert isinstance(space, CellSpace)
+    ops = list(range(space.vector_kinds[0]))
+    sampler = (optuna.samplers.NSGAIISampler(seed=seed) if sampler_name == "nsga2"
+               else optuna.samplers.TPESampler(seed=seed, multivariate=True))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    points: list[tuple[float, float]] = []
+
+    def objective(trial: Any) -> tuple[float, float]:
+        vector = [trial.suggest_categorical(f"edge{i}", ops) for i in range(len(space.vector_kinds))]
+        config = space.to_config(space.from_vector(vector))
+        ev = evaluator.evaluate(config, 1.0, seed)
+        points.append((ev.metrics["error"], ev.metrics["params"]))
+        return points[-1]
+
+    study.optimize(objective, n_trials=n)
+    return points
+
+
+def part_nb201_mo(args: argparse.Namespace, workdir: Path) -> str:
+    space = make_space("nb201")
+    evaluator = TabularEvaluator(space, NB201)
+    known = evaluator.optimum(["error", "params"])
+    ref = np.asarray(known["reference"], dtype=np.float64)
+    true_hv = hypervolume(np.asarray(known["front"], dtype=np.float64), ref)
+    n = max(CHECKPOINTS)
+    methods: list[tuple[str, Callable[[int], list[tuple[float, float]]], int]] = []
+
+    def ours(name: str, options: dict[str, Any], workers: int) -> Callable[[int], list[tuple[float, float]]]:
+        def run(seed: int) -> list[tuple[float, float]]:
+            recs = run_one(name, space, evaluator, seed, n, workdir, objectives=["error", "params"],
+                           options=options, workers=workers)
+            return [(r["metrics"].get("error", math.inf), r["metrics"].get("params", math.inf))
+                    if r["status"] == "ok" else (math.inf, math.inf) for r in recs]
+        return run
+
+    methods.append(("random", ours("random", {}, 1), args.seeds))
+    methods.append(("moea", ours("moea", {}, 1), args.seeds))
+    mobo = {"batch_size": args.mobo_batch, "num_steps": args.mobo_steps, "num_burn_in_steps": args.mobo_steps // 2}
+    methods.append(("mobo (heteroscedastic)", ours("mobo", mobo, args.mobo_batch), args.mobo_seeds))
+    methods.append(("mobo (homoscedastic)", ours("mobo", {**mobo, "surrogate": "homoscedastic"},
+                                                 args.mobo_batch), args.mobo_seeds))
+    missing = []
+    try:
+        import optuna  # noqa: F401
+
+        methods.append(("Optuna NSGAIISampler", lambda s: optuna_nb201("nsga2", evaluator, s, n), args.seeds))
+        methods.append(("Optuna TPESampler (multi-objective)", lambda s: optuna_nb201("tpe", evaluator, s, n),
+                        args.seeds))
+    except ImportError:
+        missing.append("optuna (NSGAIISampler, TPESampler): not installed; run with `uv run --group bench`")
+    rows = []
+    for name, run, seeds in methods:
+        t0 = time.perf_counter()
+        fr = [hv_fractions(run(seed), true_hv, ref) for seed in range(seeds)]
+        wall = (time.perf_counter() - t0) / seeds
+        rows.append([name, seeds] + [mean_std([f[k] for f in fr]) for k in CHECKPOINTS] + [f"{wall:.1f}"])
+        print(f"  nb201-mo {name}: {rows[-1]}", file=sys.stderr, flush=True)
+    head = ("NAS-Bench-201 CIFAR-10, two objectives (validation error, parameters counted from the compiled "
+            f"cell network); fraction of the true front's hypervolume ({len(known['front'])} Pareto-optimal "
+            f"cells of 15,625; reference: {known['reference_rule']}); MOBO: batches of {args.mobo_batch}, "
+            f"{args.mobo_steps} SGHMC steps.")
+    text = head + "\n\n" + table(["method", "seeds"] + [f"after {k}" for k in CHECKPOINTS] + ["s per seed"], rows)
+    if missing:
+        text += "\n\nMissing anchors: " + "; ".join(missing)
+    return text
+
+
+# ------------------------------------------------------------------------------------------ overhead
+def part_overhead(args: argparse.Namespace, workdir: Path) -> str:
+    """Engine time per tabular evaluation: wall time minus the strategy's and the evaluator's own time."""
+    space = make_space("nb201")
+    evaluator = TabularEvaluator(space, NB201)
+    spent = {"evaluate": 0.0, "strategy": 0.0}
+
+    class Timed:
+        def __init__(self, inner: Any, key: str, methods: tuple[str, ...]) -> None:
+            self._inner, self._key, self._methods = inner, key, methods
+
+        def __getattr__(self, name: str) -> Any:
+            attr = getattr(self._inner, name)
+            if name not in self._methods:
+                return attr
+
+            def timed(*a: Any, **k: Any) -> Any:
+                t0 = time.perf_counter()
+                try:
+                    return attr(*a, **k)
+                finally:
+                    spent[self._key] += time.perf_counter() - t0
+            return timed
+
+    n = 2000
+    strategy = make_strategy("random", space, objectives=["error"], seed=0, max_budget=1.0)
+    log = RunLog.create(workdir / "overhead", {"strategy": "random"})
+    log.start_session()
+    t0 = time.perf_counter()
+    drive(Timed(strategy, "strategy", ("ask", "tell")), InlinePool(Timed(evaluator, "evaluate", ("evaluate",))),
+          log, seed=0, evaluations=n)
+    wall = time.perf_counter() - t0
+    log.close()
+    engine = (wall - spent["evaluate"] - spent["strategy"]) / n * 1e3
+    return table(["evaluations", "wall s", "evaluator ms/eval", "strategy ms/eval", "engine ms/eval"],
+                 [[n, f"{wall:.2f}", f"{spent['evaluate'] / n * 1e3:.3f}", f"{spent['strategy'] / n * 1e3:.3f}",
+                   f"{engine:.3f}"]])
+
+
+PARTS = {"nb201": part_nb201, "nb201-mo": part_nb201_mo, "overhead": part_overhead}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated: {', '.join(PARTS)}")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--max-queries", type=int, default=1000)
+    parser.add_argument("--mobo-seeds", type=int, default=10)
+    parser.add_argument("--mobo-batch", type=int, default=8)
+    parser.add_argument("--mobo-steps", type=int, default=1000)
+    parser.add_argument("--json", default=None, help="also write the tables to this JSON file")
+    args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        parser.error(f"--parts: unknown {', '.join(unknown)} (choose from {', '.join(PARTS)})")
+    if any(p.startswith("nb201") or p == "overhead" for p in parts) and not NB201.is_file():
+        print(f"bench_strategies: the NB201 table is missing ({NB201}); those parts need ../shared/data",
+              file=sys.stderr)
+        return 2
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="nago-bench-") as tmp:
+        for part in parts:
+            t0 = time.perf_counter()
+            text = PARTS[part](args, Path(tmp))
+            out[part] = text
+            print(f"\n## {part} ({time.perf_counter() - t0:.0f} s)\n\n{text}\n", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
