@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import hnag
 import training
 from hnag import ArchitectureSpec, GeneratorParams, RNAGParams
 from hnag.render import draw, summary
-from search.pipeline import build_and_train
+from search.evaluators.training import build_and_train
 
 from .outputs import fresh_output_dir
 
@@ -46,13 +46,18 @@ def train(params: GeneratorParams | RNAGParams, seed: int = 0, dataset: str = "d
     bundle = training.load_dataset(dataset, data_dir=data_dir, val_fraction=val_fraction, seed=seed,
                                    cutout=cutout, limit=limit)
     with (fresh_output_dir(out_dir) if out_dir is not None else nullcontext()) as tmp:
-        outcome = build_and_train(params, seed, bundle, config)
-        metrics = {**outcome.metrics(), "dataset": dataset, "train_config": asdict(config)}
+        spec = hnag.generate(replace(params, input_shape=tuple(bundle.input_shape), num_classes=bundle.num_classes),
+                             seed)
+        model, result, measurements = build_and_train(spec, seed, bundle, config)
+        metrics = {"spec_hash": spec.hash(), "generator": spec.generator, "seed": seed, **result.to_dict(),
+                   **{f"cost_{k}": v for k, v in measurements.to_dict().items()},
+                   "cost_macs_analytic": hnag.count_macs(spec), "dataset": dataset,
+                   "train_config": asdict(config)}
         if tmp is not None:
             (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
             (tmp / "params.json").write_text(json.dumps({**params.to_dict(), "seed": seed}, indent=1))
-            torch.save(outcome.model.state_dict(), tmp / "model.pt")
-            _write_spec_files(outcome.spec, tmp)
+            torch.save(model.state_dict(), tmp / "model.pt")
+            _write_spec_files(spec, tmp)
     return metrics
 
 

@@ -3,7 +3,8 @@
 A job carries its evaluator's JSON context (kind, space, data set or table, training options) and its seed, so
 one worker process can serve any search on the same name server. `compute` never raises for a bad or
 diverging configuration: the evaluator turns those into failed evaluations (loss = inf for hpbandster, the
-evaluation in `info`), and the worker lives on. Evaluators are rebuilt once per context and kept.
+evaluation in `info`), and the worker lives on. Evaluators are rebuilt once per context and kept
+(`search.evaluators.from_context`).
 
 Run one with `nago worker --run-dir DIR` (finds the name server of the search running in DIR, also after the
 search was resumed on another port) or `nago worker --nameserver HOST:PORT --run-id ID`; a search started
@@ -25,7 +26,6 @@ from typing import Any, Mapping
 import Pyro4
 from hpbandster.core.worker import Worker as _HPBandSterWorker
 
-from ..spaces.base import canonical_json
 from .store import read_nameserver
 
 LOOPBACK = "127.0.0.1"
@@ -57,7 +57,7 @@ def reachable(host: str, port: int, timeout: float = 3.0) -> bool:
 
 
 class NagoWorker(_HPBandSterWorker):
-    """Evaluates (config, budget, context) jobs with `search.evaluation.evaluate`.
+    """Evaluates (config, budget, context) jobs with the evaluator that the context describes.
 
     device: this worker's device ("auto", "cpu", "cuda", "cuda:1"); data_dir: where this machine keeps data
     sets (default: the search's `data_dir`).
@@ -72,7 +72,6 @@ class NagoWorker(_HPBandSterWorker):
         self.device = device
         self.data_dir = data_dir
         self.jobs_done = 0
-        self._evaluators: dict[str, Any] = {}
 
     def compute(self, config_id: Any, config: Mapping[str, Any], budget: float, working_directory: str,
                 context: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -86,10 +85,7 @@ class NagoWorker(_HPBandSterWorker):
             ctx["data_dir"] = self.data_dir  # where this machine keeps the data
         if self.device != "auto" and ctx.get("kind") == "training":
             ctx["device"] = self.device
-        key = canonical_json(ctx)
-        if key not in self._evaluators:
-            self._evaluators[key] = from_context(ctx)
-        evaluation = self._evaluators[key].evaluate(dict(config), float(budget), int(context.get("seed", 0)))
+        evaluation = from_context(ctx).evaluate(dict(config), float(budget), int(context.get("seed", 0)))
         self.jobs_done += 1
         loss = evaluation.metrics.get("error", 0.0) if evaluation.status == "ok" else float("inf")
         # hpbandster counts a non-finite loss as a crashed trial; the driver reads the evaluation in `info`.
