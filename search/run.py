@@ -176,7 +176,7 @@ def prepare(req: SearchRequest) -> Prepared:
     if req.final_samples and evaluator.kind != "training":
         raise ValueError("final-samples: re-sampling networks needs training (--dataset), not a "
                          f"{evaluator.kind} evaluator")
-    objectives = _objectives(req, evaluator, cls.multi_objective)
+    objectives = _objectives(req, evaluator, cls.min_objectives > 1)
     max_budget, min_budget = _budgets(req, evaluator, cls.multi_fidelity)
     seeds = list(range(req.seed, req.seed + req.seeds))
     evaluations = req.evaluations

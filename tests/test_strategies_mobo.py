@@ -249,7 +249,7 @@ def test_bad_mobo_options_are_one_line(options, message):
 
 
 def test_mobo_refuses_one_objective_or_only_exact_ones():
-    with pytest.raises(StrategyError, match="needs at least two objectives"):
+    with pytest.raises(StrategyError, match="needs at least 2 objectives"):
         MOBO(zdt_space(), objectives=["f1"], seed=0, max_budget=1.0)
     with pytest.raises(StrategyError, match="every objective is exact"):
         MOBO(zdt_space(), objectives=["f1", "f2"], seed=0, max_budget=1.0,

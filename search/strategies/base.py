@@ -70,12 +70,13 @@ class Strategy:
     """Base class. Subclasses set `name`, the class flags, and implement `_ask` (and usually `_tell`).
 
     Class flags: `multi_objective` (may be built with several objectives; single-objective strategies use
-    exactly one), `multi_fidelity` (uses budgets below the maximum), `requires` (space capabilities such as
+    exactly one), `min_objectives` (2 for strategies that only make sense with several), `multi_fidelity` (uses budgets below the maximum), `requires` (space capabilities such as
     "graph" or "moves"; the registry refuses a pairing with one line that says why).
     """
 
     name: ClassVar[str] = "base"
     multi_objective: ClassVar[bool] = False
+    min_objectives: ClassVar[int] = 1
     multi_fidelity: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ()
 
@@ -85,6 +86,10 @@ class Strategy:
         objectives = list(objectives)
         if not objectives:
             raise StrategyError(f"{self.name}: needs at least one objective")
+        if len(objectives) < self.min_objectives:
+            raise StrategyError(f"{self.name}: needs at least {self.min_objectives} objectives, got "
+                                f"{', '.join(objectives)} (for one objective use a single-objective strategy, "
+                                "e.g. bohb or bananas)")
         if len(objectives) > 1 and not self.multi_objective:
             raise StrategyError(f"{self.name}: is single-objective; got objectives {', '.join(objectives)} "
                                 "(use a multi-objective strategy, e.g. mobo, or one objective)")

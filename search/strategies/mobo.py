@@ -138,6 +138,7 @@ class MOBO(Strategy):
 
     name = "mobo"
     multi_objective = True
+    min_objectives = 2
 
     def __init__(self, space: Any, *, objectives: Sequence[str], seed: int, max_budget: float,
                  min_budget: float | None = None, exact: Mapping[str, Callable[[Any], float]] | None = None,
@@ -149,9 +150,6 @@ class MOBO(Strategy):
                  warm_start: Sequence[Mapping[str, Any]] = ()) -> None:
         super().__init__(space, objectives=objectives, seed=seed, max_budget=max_budget, min_budget=min_budget,
                          exact=exact)
-        if len(self.objectives) < 2:
-            raise StrategyError(f"mobo: needs at least two objectives, got {', '.join(self.objectives)} (for one "
-                                "objective use a single-objective strategy, e.g. bohb or bananas)")
         if all(name in self.exact for name in self.objectives):
             raise StrategyError("mobo: every objective is exact; at least one must come from evaluations")
         self.batch_size = None if batch_size is None else _integer("batch_size", batch_size, 1)

@@ -54,6 +54,7 @@ class MOEA(Strategy):
 
     name = "moea"
     multi_objective = True
+    min_objectives = 2
 
     def __init__(self, space: Any, *, objectives: Sequence[str], seed: int, max_budget: float,
                  min_budget: float | None = None, exact: Mapping[str, Callable[[Any], float]] | None = None,
