@@ -261,6 +261,13 @@ def _reopen(req: SearchRequest, stored: Mapping[str, Any]) -> Prepared:
     """Rebuild a stored search; the request may only extend it (evaluations, iterations)."""
     if req.strategy and req.strategy != stored["strategy"]:
         raise RunStoreError(f"strategy: {req.run_dir} holds a {stored['strategy']} search, not {req.strategy}")
+    given = {"space": req.space, "space_options": req.space_options or None, "objectives": req.objectives,
+             "max_budget": req.max_budget, "min_budget": req.min_budget,
+             "seeds": None if req.seeds == 1 and req.seed == 0 else list(range(req.seed, req.seed + req.seeds))}
+    for key, value in given.items():
+        if value is not None and value != stored.get(key):
+            raise RunStoreError(f"{key.replace('_', '-')}: {req.run_dir} holds a search with {stored.get(key)!r}, "
+                                f"not {value!r} (a resumed search keeps its settings)")
     options = dict(stored["options"])
     for key, value in req.options.items():
         if key in EXTENDABLE:

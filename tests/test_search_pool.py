@@ -1,0 +1,165 @@
+"""Searches on real Pyro4 workers: hnag networks trained on digits for fractions of an epoch, a real name server
+on 127.0.0.1, real worker processes (CPU, one thread each). A worker killed mid-job, a job past its time limit,
+the master killed with SIGKILL and resumed, an extra `nago worker`."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import processes_with
+from search.engine.driver import drive
+from search.engine.pyro import PyroPool
+from search.engine.store import RunLog, read_log
+from search.evaluators.training import TrainingEvaluator
+from search.spaces import make_space
+from search.strategies import make_strategy
+
+REPO = Path(__file__).resolve().parents[1]
+# Tiny networks: one job takes about a second on one CPU thread.
+TINY = {"top_n": [3, 5], "mid_n": [1, 3], "bottom_n": [3, 5], "base_channels": 4}
+TINY_CLI = ["--space-option", "top_n=[3,5]", "--space-option", "mid_n=[1,3]", "--space-option", "bottom_n=[3,5]",
+            "--space-option", "base_channels=4"]
+
+
+def nago(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nago.cli", *args]
+
+
+def results(run_dir: Path, phase: str = "search") -> list[dict]:
+    return [e for e in read_log(run_dir) if e["event"] == "result" and e.get("phase", "search") == phase]
+
+
+def asked_configs(run_dir: Path) -> list[str]:
+    return [json.dumps(j["config"], sort_keys=True) for e in read_log(run_dir) if e["event"] == "ask"
+            for j in e["jobs"]]
+
+
+@pytest.mark.timeout(300)
+def test_worker_killed_mid_job_and_a_job_past_its_time_limit(tmp_path):
+    """A worker that dies mid-job: its job runs again elsewhere. A job that runs past --job-timeout: failed with
+    the reason, its worker replaced, the search goes on."""
+    space = make_space("hnag", TINY)
+    evaluator = TrainingEvaluator(space, "digits")
+    log = RunLog.create(tmp_path / "run", {"strategy": "random"})
+    log.start_session()
+    with PyroPool(log, evaluator.context(), workers=2, device="cpu", threads=1, ping_interval=1) as pool:
+        assert len(pool.worker_pids()) == 2
+        victim: dict = {}
+
+        def kill_one() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                for job_id, worker in pool.running().items():
+                    if worker:
+                        victim.update(job=job_id, pid=int(worker.split(".")[-2]))
+                        os.kill(victim["pid"], signal.SIGKILL)
+                        return
+                time.sleep(0.02)
+
+        killer = threading.Thread(target=kill_one)
+        killer.start()
+        strategy = make_strategy("random", space, objectives=["error"], seed=0, max_budget=2.0)
+        drive(strategy, pool, log, seed=0, evaluations=2)
+        killer.join()
+        assert victim, "no job started"
+        done = results(tmp_path / "run")
+        assert [r["status"] for r in done] == ["ok", "ok"], [r["error"] for r in done]
+        rerun = [r for r in done if r["job"] == victim["job"]][0]
+        assert rerun["info"]["attempts"] == 2 and str(victim["pid"]) not in rerun["worker"]
+        assert len(pool.worker_pids()) == 2  # the dead worker was replaced
+
+        # A job that cannot finish in time (200 epochs), then a normal one.
+        pool.job_timeout = 3.0
+        before = set(pool.worker_pids())
+        long = make_strategy("random", space, objectives=["error"], seed=1, max_budget=200.0)
+        drive(long, pool, log, seed=1, evaluations=1)
+        timed_out = results(tmp_path / "run")[-1]
+        assert timed_out["status"] == "failed" and "job timeout" in timed_out["error"], timed_out
+        pool.job_timeout = None
+        short = make_strategy("random", space, objectives=["error"], seed=2, max_budget=0.2)
+        drive(short, pool, log, seed=2, evaluations=1)
+        assert results(tmp_path / "run")[-1]["status"] == "ok"
+        assert set(pool.worker_pids()) != before and len(pool.worker_pids()) == 2
+    log.close()
+
+
+@pytest.mark.timeout(500)
+def test_master_killed_then_resumed_continues_the_uninterrupted_search(tmp_path):
+    """kill -9 of a search's master, then --resume: no finished evaluation is lost or repeated, the jobs that
+    were running run again, and the configurations are those of an uninterrupted run with the same seed."""
+    common = ["--space", "hnag", "--dataset", "digits", "--max-budget", "0.3", "--evaluations", "8", "--workers",
+              "2", "--device", "cpu", "--threads", "1", "--quiet", *TINY_CLI]
+    whole = tmp_path / "whole"
+    done = subprocess.run(nago("search", "random", "--run-dir", str(whole), *common), cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    run_dir = tmp_path / "cut"
+    proc = subprocess.Popen(nago("search", "random", "--run-dir", str(run_dir), *common), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (run_dir / "log.jsonl").exists() and len(results(run_dir)) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stdout.read()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = (run_dir / "log.jsonl").read_bytes()
+    finished = {r["job"] for r in results(run_dir)}
+    assert 3 <= len(finished) < 8
+    run_id = json.loads((run_dir / "search.json").read_text())["run_id"]
+    deadline = time.monotonic() + 30  # the killed master's workers notice and exit on their own
+    while processes_with(f"--run-id\x00{run_id}") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not processes_with(f"--run-id\x00{run_id}")
+
+    resumed = subprocess.run(nago("search", "random", "--run-dir", str(run_dir), "--resume", "--workers", "2",
+                                  "--threads", "1", "--quiet"), cwd=REPO, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert (run_dir / "log.jsonl").read_bytes().startswith(before.rsplit(b"\n", 1)[0])  # nothing rewritten
+    jobs = [r["job"] for r in results(run_dir)]
+    assert sorted(jobs) == list(range(8))  # complete, nothing run twice
+    assert asked_configs(run_dir) == asked_configs(whole)
+
+    # Extending the finished search continues the random stream: no configuration comes back.
+    more = subprocess.run(nago("search", "random", "--run-dir", str(run_dir), "--resume", "--evaluations", "10",
+                               "--workers", "2", "--threads", "1", "--quiet"), cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert more.returncode == 0, more.stdout + more.stderr
+    configs = [json.dumps(r["config"], sort_keys=True) for r in results(run_dir)]
+    assert len(configs) == 10 and len(set(configs)) == 10
+
+
+@pytest.mark.timeout(300)
+def test_an_extra_nago_worker_takes_jobs(tmp_path):
+    """A search with no local worker of its own (--workers 0) is served by a `nago worker --run-dir`."""
+    run_dir = tmp_path / "run"
+    search = subprocess.Popen(nago("search", "random", "--run-dir", str(run_dir), "--space", "hnag", "--dataset",
+                                   "digits", "--max-budget", "0.2", "--evaluations", "2", "--workers", "0",
+                                   "--quiet", *TINY_CLI), cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    worker = subprocess.Popen(nago("worker", "--run-dir", str(run_dir), "--wait", "120", "--threads", "1"),
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = search.communicate(timeout=240)
+        assert search.returncode == 0, out
+        done = results(run_dir)
+        assert len(done) == 2 and all(r["status"] == "ok" for r in done)
+        assert all(r["worker"].split(".")[4] == str(worker.pid) for r in done)
+        worker.wait(60)  # the search shut its worker down
+        log = worker.stdout.read()
+        assert "serving run" in log and "WARNING" not in log.split("serving run")[0].splitlines()[-1]
+    finally:
+        for p in (search, worker):
+            if p.poll() is None:
+                p.kill()
