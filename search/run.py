@@ -79,6 +79,7 @@ class Prepared:
     space: Space
     evaluator: Evaluator
     seeds: list[int]
+    created_options: dict[str, Any]     # the strategy options the search was created with
 
 
 # ------------------------------------------------------------------------------------------ checking
@@ -122,9 +123,15 @@ def build_evaluator(req: SearchRequest) -> tuple[Space, Evaluator]:
         if name not in ("nb201", "nb101"):
             raise ValueError(f"space: a NAS-Bench table describes nb201 or nb101 cells, not {name} (train "
                              "generator spaces on a --dataset instead)")
+        from .evaluators.tables import load_table, restrict_to_table
+
         space = make_space(name, req.space_options)
-        return space, TabularEvaluator(space, req.benchmark, val_column=req.val_column,
-                                       test_column=req.test_column)
+        table = load_table(req.benchmark, space, val_column=req.val_column, test_column=req.test_column)
+        if space.size is None or len(table) < space.size:
+            # a partial table (the NB101 sample) answers only for its own cells: search among them
+            space = restrict_to_table(space, table)
+        evaluator = TabularEvaluator(space, req.benchmark, val_column=req.val_column, test_column=req.test_column)
+        return evaluator.space, evaluator
     from .evaluators.training import TrainingEvaluator
 
     space = make_space(req.space or "hnag", req.space_options)
@@ -196,7 +203,7 @@ def prepare(req: SearchRequest) -> Prepared:
     if evaluator.kind == "training":
         settings.update(dataset=req.dataset or "digits", input_shape=list(evaluator.input_shape),
                         num_classes=int(evaluator.num_classes))
-    return Prepared(settings, space, evaluator, seeds)
+    return Prepared(settings, space, evaluator, seeds, dict(req.options))
 
 
 def _inline_context(evaluator: Evaluator) -> dict[str, Any]:
@@ -215,6 +222,10 @@ def _budgets(req: SearchRequest, evaluator: Evaluator, multi_fidelity: bool) -> 
             raise ValueError(f"min-budget: {req.strategy} evaluates every job at one budget (--max-budget); "
                              "use hyperband or bohb for several budgets")
         return max_budget, None
+    if evaluator.kind == "tabular":  # the tables hold one fidelity: brackets of one rung
+        if req.min_budget is not None and req.min_budget != max_budget:
+            raise ValueError("min-budget: a NAS-Bench table holds one fidelity; leave --min-budget out")
+        return max_budget, max_budget
     if req.min_budget is not None:
         min_budget = _positive("min-budget", req.min_budget)
     elif problem is not None:
@@ -289,7 +300,7 @@ def _reopen(req: SearchRequest, stored: Mapping[str, Any]) -> Prepared:
     space = evaluator.space if hasattr(evaluator, "space") else make_space(stored["space"],
                                                                            stored["space_options"])
     settings = {**dict(stored), "options": options, "evaluations": evaluations}
-    return Prepared(settings, space, evaluator, list(stored["seeds"]))
+    return Prepared(settings, space, evaluator, list(stored["seeds"]), dict(stored["options"]))
 
 
 def run_search(req: SearchRequest, *, on_result: Callable[[dict[str, Any]], None] | None = None,
@@ -301,17 +312,20 @@ def run_search(req: SearchRequest, *, on_result: Callable[[dict[str, Any]], None
     s = prepared.settings
     start = time.time()
     try:
-        log.start_session(strategy=s["strategy"], resume=req.resume)
+        extend = {k: v for k, v in s["options"].items() if k in EXTENDABLE}
+        log.start_session(strategy=s["strategy"], resume=req.resume, extend=extend)
         pool = _make_pool(req, log, prepared)
         try:
             if on_start is not None:
                 on_start(pool, s)
             new = 0
             for seed in prepared.seeds:
+                # built as the search was created; a resume's larger iterations are applied by the replay
                 strategy = make_strategy(s["strategy"], prepared.space, objectives=s["objectives"], seed=seed,
                                          max_budget=s["max_budget"], min_budget=s["min_budget"],
-                                         exact=prepared.evaluator.exact(), **s["options"])
-                new += drive(strategy, pool, log, seed=seed, evaluations=s["evaluations"], on_result=on_result)
+                                         exact=prepared.evaluator.exact(), **prepared.created_options)
+                new += drive(strategy, pool, log, seed=seed, evaluations=s["evaluations"], on_result=on_result,
+                             extend={k: v for k, v in extend.items() if k in strategy.extendable})
             final = None
             if s.get("final_samples"):
                 from .final import final_samples

@@ -71,11 +71,20 @@ def _check_same(logged: Sequence[Mapping[str, Any]], jobs: Sequence[Job], strate
                              "or start a new run")
 
 
-def replay(strategy: Strategy, events: Sequence[Mapping[str, Any]], seed: int) -> tuple[dict[int, Job], int]:
-    """Feed logged events to a fresh strategy; returns (pending jobs, number of results)."""
+def replay(strategy: Strategy, events: Sequence[Mapping[str, Any]], seed: int,
+           session_options: Mapping[int, Mapping[str, Any]] | None = None) -> tuple[dict[int, Job], int]:
+    """Feed logged events to a fresh strategy; returns (pending jobs, number of results).
+
+    `session_options`: the extendable options each session ran with (session -> options); the strategy is
+    extended to them as the replay reaches that session, so each ask replays under the limits it had."""
     pending: dict[int, Job] = {}
     finished = 0
+    applied: Mapping[str, Any] = {}
     for e in events:
+        opts = (session_options or {}).get(e.get("session"))
+        if opts and opts != applied:
+            strategy.extend(**opts)
+            applied = opts
         if e["event"] == "ask":
             jobs = strategy.ask(int(e["n"]), list(pending.values()))
             _check_same(e["jobs"], jobs, strategy, seed)
@@ -91,14 +100,19 @@ def replay(strategy: Strategy, events: Sequence[Mapping[str, Any]], seed: int) -
 
 def drive(strategy: Strategy, pool: Pool, log: RunLog, *, seed: int, evaluations: int | None = None,
           on_result: Callable[[dict[str, Any]], None] | None = None,
-          stop: Callable[[], bool] | None = None) -> int:
+          stop: Callable[[], bool] | None = None, extend: Mapping[str, Any] | None = None) -> int:
     """Run `strategy` for one seed until it is done or `evaluations` results exist (resuming from the log).
 
     Returns the number of new results of this session. `on_result(record)` sees each logged result line;
-    `stop()` (checked between results) ends the loop early, leaving pending jobs to a later resume."""
+    `stop()` (checked between results) ends the loop early, leaving pending jobs to a later resume.
+    `extend`: extendable options of this session (e.g. more iterations), applied after the replay; earlier
+    sessions' values come from the run's sessions.jsonl ("extend")."""
     space = strategy.space
     events = [e for e in log.events() if e.get("seed") == seed and e.get("phase", "search") == "search"]
-    pending, finished = replay(strategy, events, seed)
+    by_session = {int(s["session"]): s["extend"] for s in log.sessions() if s.get("extend")}
+    pending, finished = replay(strategy, events, seed, by_session)
+    if extend:
+        strategy.extend(**extend)
     for job in pending.values():  # running when the last session ended: run again
         pool.submit(job.id, space.to_config(job.point), job.budget, seed)
     new = 0

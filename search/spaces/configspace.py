@@ -6,8 +6,10 @@ synthetic problems. Points are plain configuration dicts of built-in Python type
 - vectors are ConfigSpace's: numbers normalised to [0, 1], categorical values as indices; an inactive
   hyperparameter (a condition, e.g. `mid_p` when `mid_n = 1`) takes its default's coordinate, and decoding
   deactivates it again;
-- `mutate` and `neighbours` are ConfigSpace's one-exchange neighbourhood (one hyperparameter changes; numbers
-  move by a Gaussian step of 0.2 in the unit interval), restricted to valid configurations;
+- `neighbours` change one active hyperparameter: every other value of a categorical one, the adjacent values
+  of an integer, Gaussian steps (sd 0.2 of the range) of a float; only valid configurations (K < N) are kept
+  (ConfigSpace's own one-exchange neighbourhood raises on integer ranges near their bounds); `mutate` picks
+  one neighbour;
 - `hash` is the canonical JSON of the configuration with floats rounded to 10 significant digits.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import ConfigSpace as CS
 import numpy as np
-from ConfigSpace.util import deactivate_inactive_hyperparameters, get_one_exchange_neighbourhood
+from ConfigSpace.util import deactivate_inactive_hyperparameters
 
 from .base import Space, SpaceError, canonical_json, to_builtin
 
@@ -127,21 +129,45 @@ class ConfigSpaceSpace(Space):
     def neighbours(self, point: Mapping[str, Any], rng: np.random.Generator | None = None,
                    per_hyperparameter: int = 4) -> list[dict[str, Any]]:
         rng = rng if rng is not None else np.random.default_rng(0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            config = self._configuration(point)
-            out, seen = [], {self.hash(point)}
-            for c in get_one_exchange_neighbourhood(config, seed=int(rng.integers(0, 2**31 - 1)),
-                                                    num_neighbors=per_hyperparameter):
-                d = to_builtin(dict(c))
-                h = self.hash(d)
-                if h not in seen:
-                    seen.add(h)
-                    out.append(d)
+        base = self.to_vector(point)
+        out, seen = [], {self.hash(point)}
+        for i, (hp, kind) in enumerate(zip(self.hps, self._kinds)):
+            if hp.name not in point or kind == 1:
+                continue  # inactive or constant: changing it changes nothing
+            if kind > 1:
+                values = [float(k) for k in range(kind) if k != int(round(base[i]))]
+            elif isinstance(hp, CS.UniformIntegerHyperparameter):
+                values = [float(hp.to_vector(v)) for v in (point[hp.name] - 1, point[hp.name] + 1)
+                          if hp.lower <= v <= hp.upper]
+            else:
+                values = list(np.clip(base[i] + rng.normal(0.0, 0.2, size=per_hyperparameter), 0.0, 1.0))
+            for value in values:
+                v = base.copy()
+                v[i] = value
+                candidate = self.from_vector(v)
+                if candidate is not None and self.hash(candidate) not in seen:
+                    seen.add(self.hash(candidate))
+                    out.append(candidate)
         return out
 
-    def mutate(self, point: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-        nbrs = self.neighbours(point, rng, per_hyperparameter=1)
-        if not nbrs:
-            return self.sample(rng)
-        return nbrs[int(rng.integers(len(nbrs)))]
+    def mutate(self, point: Mapping[str, Any], rng: np.random.Generator, tries: int = 50) -> dict[str, Any]:
+        """One random active hyperparameter changes (as in `neighbours`); a new sample if none can."""
+        base = self.to_vector(point)
+        own = self.hash(point)
+        active = [i for i, (hp, kind) in enumerate(zip(self.hps, self._kinds)) if hp.name in point and kind != 1]
+        for _ in range(tries if active else 0):
+            i = active[int(rng.integers(len(active)))]
+            hp, kind, v = self.hps[i], self._kinds[i], base.copy()
+            if kind > 1:
+                v[i] = float((int(round(base[i])) + int(rng.integers(1, kind))) % kind)
+            elif isinstance(hp, CS.UniformIntegerHyperparameter):
+                value = point[hp.name] + (1 if rng.random() < 0.5 else -1)
+                if not hp.lower <= value <= hp.upper:
+                    continue
+                v[i] = float(hp.to_vector(value))
+            else:
+                v[i] = float(np.clip(base[i] + rng.normal(0.0, 0.2), 0.0, 1.0))
+            candidate = self.from_vector(v)
+            if candidate is not None and self.hash(candidate) != own:
+                return candidate
+        return self.sample(rng)

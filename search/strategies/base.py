@@ -79,6 +79,8 @@ class Strategy:
     min_objectives: ClassVar[int] = 1
     multi_fidelity: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ()
+    #: options a resumed search may grow (`extend`)
+    extendable: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, space: Any, *, objectives: Sequence[str], seed: int, max_budget: float,
                  min_budget: float | None = None,
@@ -116,7 +118,18 @@ class Strategy:
     def tell(self, job: Job, result: Result) -> None:
         self._tell(job, result)
 
+    def extend(self, **options: Any) -> None:
+        """Let the search go further (e.g. more brackets); only `extendable` options, never shrinking."""
+        bad = sorted(set(options) - set(self.extendable))
+        if bad:
+            raise StrategyError(f"{self.name} option {bad[0]}: cannot change on resume (extendable: "
+                                f"{', '.join(self.extendable) or 'none'})")
+        if options:
+            self._extend(**options)
+
     # -- for subclasses -----------------------------------------------------------------------------------
+    def _extend(self, **options: Any) -> None:
+        raise NotImplementedError
     def _ask(self, n: int, pending: list[Job]) -> list[Job]:
         raise NotImplementedError
 

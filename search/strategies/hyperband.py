@@ -32,9 +32,9 @@ Departures from hpbandster, and why:
 - ties in a promotion go to the earlier job (hpbandster's `np.argsort` leaves their order unspecified);
 - random points come from the strategy's own seeded generator (hpbandster samples with numpy's global state).
 
-Resume: replaying the log reproduces the brackets exactly. Growing `iterations` on resume is safe with one
-worker; with several, an ask that returned fewer jobs because every bracket was open (while the last rungs ran)
-would now open a new bracket, which the replay refuses.
+Resume: replaying the log reproduces the brackets exactly. `iterations` may grow on resume (`extend`): the
+engine replays each session with the number of brackets that session had, so an ask that came back short
+because every bracket was open replays the same way, and only then are the new brackets allowed.
 """
 from __future__ import annotations
 
@@ -178,6 +178,7 @@ class Hyperband(Strategy):
 
     name = "hyperband"
     multi_fidelity = True
+    extendable = ("iterations",)
 
     def __init__(self, space: Any, *, objectives: Sequence[str], seed: int, max_budget: float,
                  min_budget: float | None = None, exact: Mapping[str, Callable[[Any], float]] | None = None,
@@ -223,6 +224,13 @@ class Hyperband(Strategy):
             else:
                 break
         return jobs
+
+    def _extend(self, iterations: int) -> None:
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < len(self.brackets):
+            raise StrategyError(f"{self.name} option iterations: must be an integer >= {len(self.brackets)} "
+                                f"(the brackets already opened), got {iterations!r}")
+        self.iterations = iterations
+        self.done = len(self.brackets) == self.iterations and all(b.finished for b in self.brackets)
 
     def _tell(self, job: Job, result: Result) -> None:
         bracket = self._running.pop(job.id, None)
