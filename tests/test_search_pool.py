@@ -163,3 +163,41 @@ def test_an_extra_nago_worker_takes_jobs(tmp_path):
         for p in (search, worker):
             if p.poll() is None:
                 p.kill()
+
+
+@pytest.mark.timeout(500)
+def test_bananas_with_training_on_local_workers_and_a_nago_worker_survives_kill_and_resume(tmp_path):
+    """The cell-search strategies run on the worker pool now: BANANAS over hnag with 2 local workers and one
+    `nago worker`, the master killed with SIGKILL mid-search, then resumed: every finished evaluation is kept,
+    none is repeated, and the search completes."""
+    run_dir = tmp_path / "run"
+    cmd = nago("search", "bananas", "--run-dir", str(run_dir), "--space", "hnag", "--dataset", "digits",
+               "--max-budget", "0.3", "--evaluations", "8", "--workers", "2", "--threads", "1", "--quiet",
+               "--option", "num_init=3", *TINY_CLI)
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    extra = subprocess.Popen(nago("worker", "--run-dir", str(run_dir), "--wait", "120", "--threads", "1"),
+                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (run_dir / "log.jsonl").exists() and len(results(run_dir)) >= 4:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stdout.read()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        finished = {r["job"]: r for r in results(run_dir)}
+        assert 4 <= len(finished) < 8
+        resumed = subprocess.run(nago("search", "bananas", "--run-dir", str(run_dir), "--resume", "--workers", "2",
+                                      "--threads", "1", "--quiet"), cwd=REPO, capture_output=True, text=True,
+                                 timeout=300)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        done = results(run_dir)
+        assert sorted(r["job"] for r in done) == list(range(8))
+        for job, record in finished.items():  # kept as they were
+            assert [r for r in done if r["job"] == job] == [record]
+        assert str(extra.pid) in {r["worker"].split(".")[4] for r in done}  # the extra worker served it
+    finally:
+        for p in (proc, extra):
+            if p.poll() is None:
+                p.kill()
