@@ -6,7 +6,7 @@ variance) and the RMSE. The table shows the median over splits (and the interqua
 
 Input: a JSON-lines file of evaluations, one object per line::
 
-    {"x": [0.12, 0.5, ...], "objectives": {"val_error": 0.23, "memory_mb": 1.8}}
+    {"x": [0.12, 0.5, ...], "objectives": {"error": 0.23, "memory": 1.8}}
 
 (``x`` may also be called ``config_vector``; ``objectives`` may also be ``y``, either a mapping or a list in the
 order of ``--objectives``). Without ``--data`` the script generates evaluations of a synthetic two-objective
@@ -17,7 +17,7 @@ for the built-in objectives declared with ``transform="log"`` (memory, latency, 
 ``--transform auto`` (the default), raw values with ``--transform none``.
 
     uv run python experiments/surrogate_table.py                      # synthetic data
-    uv run python experiments/surrogate_table.py --data runs/evals.jsonl --objectives val_error memory_mb
+    uv run python experiments/surrogate_table.py --data runs/evals.jsonl --objectives error memory
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from search.mobo.objectives import OBJECTIVES
+from search.objectives import OBJECTIVES
 from search.mobo.surrogates import HeteroscedasticBNN, HomoscedasticBNN, gaussian_nll, rmse
 
 SURROGATES = {"heteroscedastic": HeteroscedasticBNN, "homoscedastic": HomoscedasticBNN}
@@ -43,8 +43,8 @@ SURROGATES = {"heteroscedastic": HeteroscedasticBNN, "homoscedastic": Homoscedas
 def synthetic_evaluations(n: int = 150, dim: int = 4, seed: int = 0) -> list[dict[str, Any]]:
     """Evaluations of a smooth two-objective function on [0, 1]^dim whose noise depends on the input.
 
-    "val_error": a bumpy error surface, noise std 0.005 + 0.08 * x0^2 (noisy where x0 is large);
-    "memory_mb": exp of a smooth function, multiplicative noise whose std grows with x1.
+    "error": a bumpy error surface, noise std 0.005 + 0.08 * x0^2 (noisy where x0 is large);
+    "memory": exp of a smooth function, multiplicative noise whose std grows with x1.
     """
     rng = np.random.default_rng(seed)
     X = rng.random((n, dim))
@@ -52,7 +52,7 @@ def synthetic_evaluations(n: int = 150, dim: int = 4, seed: int = 0) -> list[dic
     err = err + (0.005 + 0.08 * X[:, 0] ** 2) * rng.normal(size=n)
     log_mem = 0.5 + 1.5 * X[:, 1] + 0.5 * X[:, 2:].sum(axis=1) / max(dim - 2, 1)
     mem = np.exp(log_mem + (0.02 + 0.3 * X[:, 1] ** 2) * rng.normal(size=n))
-    return [{"x": X[i].tolist(), "objectives": {"val_error": float(err[i]), "memory_mb": float(mem[i])}}
+    return [{"x": X[i].tolist(), "objectives": {"error": float(err[i]), "memory": float(mem[i])}}
             for i in range(n)]
 
 
@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", help="JSON-lines evaluations file (default: generate synthetic data)")
     ap.add_argument("--objectives", nargs="+", default=None,
-                    help="objective names, in file order when values are lists (default: val_error memory_mb)")
+                    help="objective names, in file order when values are lists (default: error memory)")
     ap.add_argument("--splits", type=int, default=10)
     ap.add_argument("--test-fraction", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
 
-    objectives = args.objectives or ["val_error", "memory_mb"]
+    objectives = args.objectives or ["error", "memory"]
     try:
         if args.data:
             records = load_evaluations(args.data)

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import yaml
 
 import nago
 import training
-from search.pipeline import build_and_train
+from search.evaluators.training import build_and_train
 
 
 def run_nago(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -78,6 +79,7 @@ def test_unknown_dataset_and_occupied_output_directory_are_refused(tmp_path):
 def test_python_api_mirrors_the_cli():
     params = nago.load_params(preset="hnag-tiny", overrides={"top_n": 4})
     bundle = training.load_dataset("digits", seed=0, limit=128)
-    outcome = build_and_train(params, 0, bundle, training.TrainConfig(epochs=0.5, batch_size=32))
-    assert outcome.result.status == "ok"
-    assert outcome.measurements.params == nago.count_params(outcome.spec)
+    spec = nago.generate(replace(params, input_shape=bundle.input_shape, num_classes=bundle.num_classes), seed=0)
+    _, result, measurements = build_and_train(spec, 0, bundle, training.TrainConfig(epochs=0.5, batch_size=32))
+    assert result.status == "ok"
+    assert measurements.params == nago.count_params(spec)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from search.mobo.acquisition import log_uncertainty_volume, nsga2, usemo_candidates
-from search.mobo.objectives import Objective, get_objective, objective_matrix, objectives_from_names
+from search.objectives import Objective, get_objective, objective_matrix, objectives_from_names
 from search.mobo.penalisation import (estimate_lipschitz, finite_difference_gradient, hard_penaliser,
                                       penalisation_radii, select_batch)
 from search.mobo.proposer import MOBOProposer, default_surrogate_factory
@@ -148,12 +148,12 @@ def test_usemo_picks_the_pareto_point_with_the_largest_uncertainty_volume():
 
 
 def test_objectives_declare_learned_or_exact():
-    objs = objectives_from_names(["val_error", "memory_mb", "params"], compute={"params": lambda c: 1e6})
+    objs = objectives_from_names(["error", "memory", "params"], compute={"params": lambda c: 1e6})
     assert [o.learned for o in objs] == [True, True, False]
     assert objs[2].evaluate_exact(None) == 1e6
     with pytest.raises(ValueError, match="no compute"):
         get_objective("macs").evaluate_exact(None)
-    Y = objective_matrix([{"val_accuracy": 0.9, "memory_mb": 2.0}, {"val_error": 0.3, "memory_mb": float("nan")}],
+    Y = objective_matrix([{"val_accuracy": 0.9, "memory": 2.0}, {"error": 0.3, "memory": float("nan")}],
                          objs[:2])
     np.testing.assert_allclose(Y[0], [0.1, 2.0])
     assert Y[1, 0] == 0.3 and np.isnan(Y[1, 1])
@@ -240,10 +240,10 @@ def test_two_learned_objectives_warm_start_and_spread_batch():
 
 def test_proposer_argument_checks():
     with pytest.raises(ValueError):
-        MOBOProposer(2, ["val_error"])
+        MOBOProposer(2, ["error"])
     with pytest.raises(ValueError, match="learned"):
         MOBOProposer(2, [get_objective("params", compute=len), get_objective("macs", compute=len)])
-    p = MOBOProposer(2, ["val_error", "memory_mb"])
+    p = MOBOProposer(2, ["error", "memory"])
     with pytest.raises(ValueError):
         p.tell([[0.5, 1.5]], [[0.1, 1.0]])
     with pytest.raises(ValueError):

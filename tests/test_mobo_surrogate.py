@@ -161,7 +161,7 @@ def test_surrogate_table_script_runs_on_a_jsonl_file(tmp_path, capsys):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     records = mod.synthetic_evaluations(n=30, dim=3, seed=0)
-    records[3]["objectives"]["memory_mb"] = None  # a failed measurement is dropped for that objective only
+    records[3]["objectives"]["memory"] = None  # a failed measurement is dropped for that objective only
     path = tmp_path / "evals.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     out = tmp_path / "table.json"
@@ -169,10 +169,10 @@ def test_surrogate_table_script_runs_on_a_jsonl_file(tmp_path, capsys):
                    "--keep-every", "10", "--out", str(out), "--quiet"])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "| val_error | raw | heteroscedastic |" in text and "| memory_mb | log | homoscedastic |" in text
+    assert "| error | raw | heteroscedastic |" in text and "| memory | log | homoscedastic |" in text
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 4
-    assert {r["n"] for r in rows if r["objective"] == "memory_mb"} == {29}
+    assert {r["n"] for r in rows if r["objective"] == "memory"} == {29}
     assert all(len(r["nll"]) == 2 and np.isfinite(r["nll_median"]) for r in rows)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"x": [0.1]}\n')

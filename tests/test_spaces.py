@@ -10,8 +10,6 @@ import serpent
 
 import hnag
 from search import spaces
-from search.bohb import BOHBConfigGenerator, hyperband_budgets, hyperband_schedule, schedule_epochs
-from search.random_search import RandomConfigGenerator
 
 pytestmark = pytest.mark.timeout(120)
 WS_PAIRS = {"hnag": [("top_k", "top_n"), ("bottom_k", "bottom_n")],
@@ -117,61 +115,26 @@ def test_to_builtin_makes_values_safe_for_serpent():
     assert b"np." in serpent.dumps({"x": np.float64(9.0)})  # the trap this guards against
 
 
-class _Job:
-    def __init__(self, config, budget, loss):
-        self.kwargs = {"config": config, "budget": budget}
-        self.result = {"loss": loss, "info": {}}
-        self.exception = None
-        self.id = (0, 0, 0)
+def test_bohb_on_hnag_follows_its_model_and_never_proposes_forbidden_pairs():
+    """BOHB's KDE on the generator space: candidates that violate K < N are skipped, not replaced at random."""
+    from search.spaces import make_space
+    from search.strategies import Result, make_strategy
 
-
-def test_bohb_proposer_uses_its_model_and_never_proposes_forbidden_pairs():
-    space = spaces.build_space("hnag", seed=0)
-    cg = BOHBConfigGenerator(space.space, seed=0, random_fraction=0.0, num_samples=32)
+    space = make_space("hnag")
+    bohb = make_strategy("bohb", space, objectives=["error"], seed=0, max_budget=1.0, min_budget=1.0,
+                         iterations=200, random_fraction=0.0, num_samples=32)
     rng = np.random.default_rng(0)
-    # A model that likes small top_n: most KDE candidates near top_n = 3 would violate top_k < top_n.
-    for config in space.sample(60, seed=5):
-        loss = 0.1 * config["top_n"] + 0.3 * config["top_k"] + 0.05 * rng.random()
-        cg.new_result(_Job(config, 1.0, loss))
-    assert cg.kde_models, "the model was not built"
-    picks = [cg.get_config(1.0) for _ in range(60)]
-    assert sum(info["model_based_pick"] for _, info in picks) >= 55
-    for config, info in picks:
-        assert config["top_k"] < config["top_n"] and config["bottom_k"] < config["bottom_n"]
-        assert spaces.is_valid(space.space, config)
-        assert all(type(v) in (int, float) for v in config.values())
-    mean_n = np.mean([c["top_n"] for c, _ in picks])
-    assert mean_n < 6  # the proposals follow the model (prior mean is 6.5)
-    assert cg.optimizer_time_s > 0
-
-
-def test_bohb_proposer_handles_failed_results_and_is_seeded():
-    space = spaces.build_space("rnag")
-    a = BOHBConfigGenerator(space.space, seed=3)
-    b = BOHBConfigGenerator(spaces.build_space("rnag").space, seed=3)
-    assert [a.get_config(1.0)[0] for _ in range(5)] == [b.get_config(1.0)[0] for _ in range(5)]
-    job = _Job(space.sample(1, seed=0)[0], 1.0, float("inf"))
-    a.new_result(job)  # a failed evaluation counts as a bad one
-    crashed = _Job(space.sample(1, seed=1)[0], 1.0, 0.0)
-    crashed.result, crashed.exception = None, "Worker died unexpectedly."
-    a.new_result(crashed)
-    assert a.losses[1.0] == [np.inf, np.inf]
-
-
-def test_random_generator_and_schedules():
-    cg = RandomConfigGenerator(spaces.build_space("hnag").space, seed=0)
-    config, info = cg.get_config(1.0)
-    assert info == {"model_based_pick": False} and config["top_k"] < config["top_n"]
-    assert hyperband_budgets(1, 9, 3) == [1.0, 3.0, 9.0]
-    assert hyperband_budgets(1 / 3, 1, 3) == [pytest.approx(1 / 3), 1.0]
-    schedule = hyperband_schedule(1, 27, 3)
-    # hpbandster's BOHB brackets for these budgets
-    assert [schedule(i) for i in range(4)] == [([27, 9, 3, 1], [1.0, 3.0, 9.0, 27.0]),
-                                               ([9, 3, 1], [3.0, 9.0, 27.0]), ([6, 2], [9.0, 27.0]), ([4], [27.0])]
-    assert schedule_epochs(hyperband_schedule(0.25, 1, 2), 3) == 8.0
-    for args in [(2, 1, 3), (0, 1, 3), (1, 9, 1.5)]:
-        with pytest.raises(ValueError):
-            hyperband_budgets(*args)
+    for _ in range(60):  # a model that likes small top_n: many KDE candidates near top_n = 3 break top_k < top_n
+        job = bohb.ask(1)[0]
+        c = job.point
+        bohb.tell(job, Result.success({"error": 0.1 * c["top_n"] + 0.3 * c["top_k"] + 0.05 * rng.random()}))
+    picks = [bohb.ask(1)[0] for _ in range(40)]
+    assert sum(j.info["model_based"] for j in picks) >= 38
+    for job in picks:
+        c = job.point
+        assert c["top_k"] < c["top_n"] and c["bottom_k"] < c["bottom_n"] and space.is_valid(c)
+        assert all(type(v) in (int, float) for v in c.values())
+    assert np.mean([j.point["top_n"] for j in picks]) < 6  # the proposals follow the model (prior mean 6.5)
 
 
 def test_configspace_api_assumptions():

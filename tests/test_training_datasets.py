@@ -126,8 +126,8 @@ def test_cutout_zeroes_a_clipped_square():
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"name": "imagenet"}, "name"),
-        ({"name": "imagefolder:"}, "name"),
+        ({"name": "imagenet"}, "dataset"),  # the user's word (`--dataset`), not the argument's name
+        ({"name": "imagefolder:"}, "dataset"),
         ({"name": "digits", "val_fraction": 0.95}, "val_fraction"),
         ({"name": "digits", "val_fraction": -0.1}, "val_fraction"),
         ({"name": "digits", "cutout": -1}, "cutout"),
@@ -177,7 +177,7 @@ def test_missing_torchvision_data_gives_a_one_line_error(monkeypatch, tmp_path):
     with pytest.raises(DatasetUnavailableError) as err:
         load_dataset("cifar100", data_dir=str(tmp_path))
     message = str(err.value)
-    assert "\n" not in message and "cifar100" in message and str(tmp_path) in message
+    assert "\n" not in message and message.startswith("dataset: cifar100") and str(tmp_path) in message
     assert "name resolution" in message
     assert fake.calls == [False, True]  # looked for the files first, then tried the download
     assert isinstance(err.value, ValueError)
@@ -230,7 +230,7 @@ def test_imagefolder_with_test_folder_and_large_images(tmp_path):
 
 
 def test_imagefolder_without_train_folder_is_a_value_error(tmp_path):
-    with pytest.raises(ValueError, match="name:.*train"):
+    with pytest.raises(ValueError, match="dataset:.*train"):
         load_dataset(f"imagefolder:{tmp_path}")
 
 

@@ -4,14 +4,14 @@ local penalisation, on vectors in the unit hypercube.
 Typical use (the caller owns the encoding of configurations into [0, 1]^d and the evaluation of jobs)::
 
     from search.mobo import MOBOProposer
-    proposer = MOBOProposer(dim, ["val_error", "memory_mb"], decode=space_decode, batch_size=8, seed=0)
-    proposer.warm_start(previous)               # optional: [(vector, {"val_error": .., "memory_mb": ..}), ...]
+    proposer = MOBOProposer(dim, ["error", "memory"], decode=space_decode, batch_size=8, seed=0)
+    proposer.warm_start(previous)               # optional: [(vector, {"error": .., "memory": ..}), ...]
     X = proposer.propose()                      # (8, dim) points in [0, 1]^dim
     results = run_jobs([space_decode(x) for x in X])
     proposer.tell(X, results)                   # results: (8, M) raw values or result dicts
 """
 from search.mobo.acquisition import Candidates, lcb, log_uncertainty_volume, nsga2, usemo_candidates
-from search.mobo.objectives import (DEFAULT_OBJECTIVES, OBJECTIVES, Objective, get_objective, objective_matrix,
+from search.objectives import (DEFAULT_OBJECTIVES, OBJECTIVES, Objective, get_objective, objective_matrix,
                                     objectives_from_names)
 from search.mobo.penalisation import (BatchSelection, estimate_lipschitz, hard_penaliser, penalisation_radii,
                                       select_batch)

@@ -26,7 +26,7 @@ import numpy as np
 
 from search.pareto import hypervolume_per_iteration, non_dominated_mask
 from search.mobo.acquisition import Candidates, log_uncertainty_volume, usemo_candidates
-from search.mobo.objectives import DEFAULT_OBJECTIVES, Objective, get_objective
+from search.objectives import DEFAULT_OBJECTIVES, Objective, get_objective
 from search.mobo.penalisation import (BatchSelection, estimate_lipschitz, finite_difference_gradient,
                                       penalisation_radii, select_batch)
 from search.mobo.surrogates import HeteroscedasticBNN, HomoscedasticBNN, Surrogate

@@ -19,7 +19,7 @@ penalisation (Alvi et al., 2019). This module maps the ask/tell interface onto i
   respects conditions and forbidden clauses; the proposer's own Latin-hypercube design is not used).
 - Objectives: every name in `exact` (name -> fn(point), e.g. params counted from the spec) is computed, not
   modelled; the others get a surrogate. Known names ("error", "memory", "latency", "params", "macs") take the
-  transforms of `search.mobo.objectives` (log for the positive costs); other names ("f1", "f2") are modelled
+  transforms of `search.objectives` (log for the positive costs); other names ("f1", "f2") are modelled
   as they are. At least two objectives, at least one of them learned.
 - Pending jobs (the documented rule for batches): their vectors are passed to the proposer as `pending`, so
   hard local penalisation keeps the new points out of the balls around the running jobs, as PLAyBOOK does
@@ -60,15 +60,12 @@ import numpy as np
 from .base import Job, Result, Strategy, StrategyError, register
 
 if TYPE_CHECKING:
-    from search.mobo.objectives import Objective
+    from search.objectives import Objective
 
 __all__ = ["INFEASIBLE", "MOBO", "draw_new_point", "mobo_objective"]
 
 #: value of an exact objective at a candidate vector that decodes to no valid point (or gives no finite value)
 INFEASIBLE = 1e12
-# objective names of the evaluators -> the built-in objectives of search.mobo.objectives (for their transforms)
-_BUILTIN = {"error": "val_error", "memory": "memory_mb", "latency": "latency_ms", "params": "params",
-            "macs": "macs"}
 _SURROGATES = ("heteroscedastic", "homoscedastic")
 
 
@@ -90,9 +87,9 @@ def draw_new_point(space: Any, rng: np.random.Generator, seen: set[str], tries: 
 
 
 def mobo_objective(name: str, exact: Callable[[Any], float] | None = None) -> Objective:
-    """The `search.mobo.objectives.Objective` of an objective name: exact (computed by `exact(point)`, INFEASIBLE
+    """The `search.objectives.Objective` of an objective name: exact (computed by `exact(point)`, INFEASIBLE
     for None or a non-finite value) when `exact` is given, else learned."""
-    from search.mobo.objectives import OBJECTIVES, Objective
+    from search.objectives import OBJECTIVES, Objective
 
     compute = None
     if exact is not None:
@@ -102,9 +99,8 @@ def mobo_objective(name: str, exact: Callable[[Any], float] | None = None) -> Ob
             value = float(exact(point))
             return value if math.isfinite(value) else INFEASIBLE
 
-    builtin = _BUILTIN.get(name, name)
-    if builtin in OBJECTIVES:
-        return replace(OBJECTIVES[builtin], name=name, key=name, aliases=(), learned=exact is None, compute=compute)
+    if name in OBJECTIVES:  # a built-in keeps its transform
+        return replace(OBJECTIVES[name], aliases=(), learned=exact is None, compute=compute)
     return Objective(name, learned=exact is None, compute=compute)
 
 

@@ -1,4 +1,5 @@
-"""Objectives of a multi-objective search.
+"""The one registry of objectives. Names are the evaluators' metric names (`search.evaluators.base`): error,
+memory, latency, params, macs; a synthetic problem's own objectives (f, f1, f2) are learned and untransformed.
 
 Every objective is minimised. Each one declares whether it is
 
@@ -12,8 +13,9 @@ magnitude such as memory, params, MACs, latency). Pareto dominance is unchanged 
 proposer may work in transformed units while reports use raw values.
 
 Which objectives are exact is the caller's choice: the built-ins below default to the usual split (validation
-error, memory and latency are measured, params and MACs are counted from the spec), and ``get_objective``
-lets a caller flip one, e.g. ``get_objective("memory_mb", learned=False, compute=my_memory_model)``.
+error, memory and latency are measured, params and MACs are counted from the spec, as every evaluator's
+`exact()` gives them), and ``get_objective``
+lets a caller flip one, e.g. ``get_objective("memory", learned=False, compute=my_memory_model)``.
 """
 from __future__ import annotations
 
@@ -72,7 +74,7 @@ class Objective:
 
         Accepts a flat mapping or the shape ``search.evaluation.evaluate`` returns (``{"status", "loss",
         "info": {...}}``; top-level keys win over ``info``). Looks up ``result_key`` then ``aliases``;
-        ``val_error`` falls back to ``1 - val_accuracy`` (accuracy as a fraction in [0, 1]; a value above 1
+        ``error`` falls back to ``1 - val_accuracy`` (accuracy as a fraction in [0, 1]; a value above 1
         is read as a percentage).
         """
         if result.get("status") == "failed":
@@ -80,7 +82,7 @@ class Objective:
         info = result.get("info")
         flat = {**(info if isinstance(info, Mapping) else {}), **{k: v for k, v in result.items() if k != "info"}}
         raw = next((flat[k] for k in (self.result_key, *self.aliases) if flat.get(k) is not None), None)
-        if raw is None and self.name == "val_error" and flat.get("val_accuracy") is not None:
+        if raw is None and self.name == "error" and flat.get("val_accuracy") is not None:
             acc = float(flat["val_accuracy"])
             raw = 1.0 - (acc / 100.0 if acc > 1.0 else acc)
         try:
@@ -97,19 +99,19 @@ class Objective:
 
 
 OBJECTIVES: dict[str, Objective] = {
-    "val_error": Objective("val_error", learned=True, unit="", aliases=("loss",),
-                           description="validation error (1 - accuracy)"),
-    "memory_mb": Objective("memory_mb", learned=True, transform="log", unit="MB", aliases=("memory_mb_per_sample",),
-                           description="training memory per sample (measured)"),
-    "latency_ms": Objective("latency_ms", learned=True, transform="log", unit="ms",
-                            description="inference latency (measured, hardware dependent)"),
+    "error": Objective("error", learned=True, unit="", aliases=("loss",),
+                       description="validation error (1 - accuracy)"),
+    "memory": Objective("memory", learned=True, transform="log", unit="MiB", aliases=("memory_mb_per_sample",),
+                        description="training memory per sample (measured)"),
+    "latency": Objective("latency", learned=True, transform="log", unit="ms",
+                         description="inference latency (measured, hardware dependent)"),
     "params": Objective("params", learned=False, transform="log", unit="",
                         description="number of parameters (counted on the spec)"),
     "macs": Objective("macs", learned=False, transform="log", unit="",
                       description="multiply-accumulates per sample (counted without training)"),
 }
 
-DEFAULT_OBJECTIVES: tuple[str, ...] = ("val_error", "memory_mb")
+DEFAULT_OBJECTIVES: tuple[str, ...] = ("error", "memory")
 
 
 def get_objective(name: str, **overrides) -> Objective:
