@@ -201,6 +201,87 @@ def part_nb201_mo(args: argparse.Namespace, workdir: Path) -> str:
     return text
 
 
+# ------------------------------------------------------------------------------------------ multi-fidelity
+def incumbent_true(records: list[dict], max_budget: float) -> float:
+    """The noise-free value of the best result at the largest budget (what the search would return)."""
+    top = [r for r in records if r["status"] == "ok" and math.isclose(r["budget"], max_budget)]
+    if not top:
+        return math.inf
+    best = min(top, key=lambda r: r["metrics"]["f"])
+    return float(best["info"].get("true", {}).get("f", best["metrics"]["f"]))
+
+
+def part_mf(args: argparse.Namespace, workdir: Path) -> str:
+    from search.evaluators.synthetic import SyntheticEvaluator, make_problem
+    from search.strategies.hyperband import hyperband_schedule, schedule_totals
+
+    blocks = []
+    for name in ("counting-ones", "branin-mf"):
+        problem = make_problem(name)
+        evaluator = SyntheticEvaluator(problem)
+        lo, hi, eta = float(problem.min_budget), float(problem.max_budget), 3.0
+        rounds = 3
+        brackets = rounds * len(hyperband_schedule(lo, hi, eta)(0)[0])  # one round = as many brackets as rungs
+        _, total = schedule_totals(hyperband_schedule(lo, hi, eta), brackets)
+        n_random = int(total // hi)
+        rows = []
+        for label, strategy, options, evals, budgets in [
+                ("random search (max budget)", "random", {}, n_random, (hi, None)),
+                ("hyperband", "hyperband", {"iterations": brackets, "eta": eta}, None, (hi, lo)),
+                ("bohb", "bohb", {"iterations": brackets, "eta": eta}, None, (hi, lo))]:
+            regrets, used = [], []
+            for seed in range(args.seeds):
+                recs = run_one(strategy, problem.space, evaluator, seed, evals, workdir, objectives=["f"],
+                               options=options, max_budget=budgets[0], min_budget=budgets[1])
+                regrets.append(incumbent_true(recs, hi) - float(problem.optimum))
+                used.append(sum(r["budget"] for r in recs))
+            rows.append([label, args.seeds, f"{statistics.fmean(used):.0f}", mean_std(regrets)])
+            print(f"  mf {name} {label}: {rows[-1]}", file=sys.stderr, flush=True)
+        blocks.append(f"**{name}** (budgets {lo:g} .. {hi:g}, eta 3, {rounds} Hyperband rounds = {brackets} "
+                      f"brackets; random search: {n_random} evaluations at {hi:g}; optimum {problem.optimum:g})"
+                      "\n\n" + table(["method", "seeds", "total budget", "regret of the incumbent (true value)"],
+                                       rows))
+    return ("Multi-fidelity synthetic problems at equal total budget; regret = the incumbent's noise-free value "
+            "minus the known optimum (lower is better), mean ± std over seeds.\n\n" + "\n\n".join(blocks))
+
+
+# ------------------------------------------------------------------------------------------ real training
+def part_digits(args: argparse.Namespace, workdir: Path) -> str:
+    """BANANAS over hnag against BOHB and random search, real training on digits on the worker pool."""
+    from search.run import SearchRequest, run_search
+    from search.strategies.hyperband import hyperband_schedule, schedule_totals
+
+    space_options = {"base_channels": 4, "top_n": [3, 6], "bottom_n": [3, 6]}
+    hi, lo, eta, brackets = 1.0, 1.0 / 9, 3.0, 3
+    _, total = schedule_totals(hyperband_schedule(lo, hi, eta), brackets)
+    n = int(total // hi)
+    rows = []
+    for label, strategy, options, evals, min_budget in [
+            ("random search", "random", {}, n, None), ("bananas", "bananas", {"num_init": 5}, n, None),
+            ("bohb", "bohb", {"iterations": brackets}, None, lo)]:
+        errs, tests, epochs, walls = [], [], [], []
+        for seed in range(args.digits_seeds):
+            run_dir = workdir / f"digits-{strategy}-{seed}"
+            t0 = time.perf_counter()
+            run_search(SearchRequest(strategy=strategy, run_dir=str(run_dir), space="hnag", dataset="digits",
+                                     space_options=space_options, seed=seed, evaluations=evals, max_budget=hi,
+                                     min_budget=min_budget, options=options, workers=2, threads=1))
+            walls.append(time.perf_counter() - t0)
+            recs = [e for e in RunLog.open(run_dir).events() if e["event"] == "result"]
+            epochs.append(sum(r["budget"] for r in recs))
+            top = [r for r in recs if r["status"] == "ok" and math.isclose(r["budget"], hi)]
+            best = min(top, key=lambda r: r["metrics"]["error"])
+            errs.append(best["metrics"]["error"])
+            tests.append(best["metrics"].get("test_error", math.nan))
+        rows.append([label, args.digits_seeds, f"{statistics.fmean(epochs):.1f}", mean_std(errs), mean_std(tests),
+                     f"{statistics.fmean(walls):.0f}"])
+        print(f"  digits {label}: {rows[-1]}", file=sys.stderr, flush=True)
+    return (f"Real training on digits, hnag space ({space_options}), 2 local workers, equal total epochs "
+            f"(BOHB: {brackets} brackets between {lo:.3g} and {hi:g} epochs, eta 3; the others {n} networks at "
+            f"{hi:g} epoch). The incumbent's validation error, and its test error (never seen by the search).\n\n"
+            + table(["method", "seeds", "epochs", "validation error", "test error", "s per seed"], rows))
+
+
 # ------------------------------------------------------------------------------------------ overhead
 def part_overhead(args: argparse.Namespace, workdir: Path) -> str:
     """Engine time per tabular evaluation: wall time minus the strategy's and the evaluator's own time."""
@@ -240,7 +321,8 @@ def part_overhead(args: argparse.Namespace, workdir: Path) -> str:
                    f"{engine:.3f}"]])
 
 
-PARTS = {"nb201": part_nb201, "nb201-mo": part_nb201_mo, "overhead": part_overhead}
+PARTS = {"nb201": part_nb201, "nb201-mo": part_nb201_mo, "mf": part_mf, "digits": part_digits,
+         "overhead": part_overhead}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--max-queries", type=int, default=1000)
     parser.add_argument("--mobo-seeds", type=int, default=10)
+    parser.add_argument("--digits-seeds", type=int, default=3)
     parser.add_argument("--mobo-batch", type=int, default=8)
     parser.add_argument("--mobo-steps", type=int, default=1000)
     parser.add_argument("--json", default=None, help="also write the tables to this JSON file")
