@@ -4,10 +4,15 @@ Prints, in one run:
 1. sample+compile time per network over N random configurations from the paper's ranges (expanded space:
    merge and op probabilities, stage and channel ratios), with a parameter budget;
 2. the worst budget error over them (and how many budgets the solver refused, if any);
-3. training throughput of a compiled network divided by that of the same network written by hand in plain
+3. the share of configurations the budget solver refuses on the `hnag` search space (issue 11: small budgets
+   failed most evaluations), per budget (20k, 50k, 1M) and input shape (digits' 1x8x8, CIFAR's 3x32x32):
+   N configurations sampled with `search.spaces.make_space("hnag", {"param_budget": B}).sample(rng)`, each
+   generated with seed 0, with the worst relative error and the generate time (target: at most 2% refused);
+4. training throughput of a compiled network divided by that of the same network written by hand in plain
    PyTorch (same parameters, copied weight for weight, outputs checked equal), target >= 0.95.
 
     uv run python experiments/bench_factory.py [--configs 200] [--budget 1000000] [--steps 30]
+        [--space-budgets 20000,50000,1000000] [--skip-throughput]
 """
 from __future__ import annotations
 
@@ -34,6 +39,31 @@ def random_params(rng: np.random.Generator, budget: int) -> hnag.GeneratorParams
         op_probs={o: float(rng.uniform(0, 1)) for o in hnag.OPERATIONS},
         stage_ratios=tuple(float(r) for r in rng.uniform(0.2, 1.0, 3)),
         channel_ratios=(1.0, float(rng.uniform(1.5, 2.5)), 4.0), param_budget=budget)
+
+
+def space_refusals(configs: int, budget: int, input_shape: tuple[int, int, int]) -> dict:
+    """Budget solver refusals over `configs` points of the `hnag` search space (seed 0 for each network)."""
+    from search.spaces import make_space
+
+    space = make_space("hnag", {"param_budget": budget})
+    rng = np.random.default_rng(0)
+    refused, times, errors, stem_ratios = 0, [], [], []
+    for _ in range(configs):
+        point = space.sample(rng)
+        start = time.perf_counter()
+        try:
+            spec = space.to_spec(point, seed=0, input_shape=input_shape, num_classes=10)
+        except ValueError:
+            refused += 1
+            continue
+        finally:
+            times.append(time.perf_counter() - start)
+        errors.append(abs(spec.meta["budget"]["relative_error"]))
+        stem_ratios.append(spec.meta["widths"][0] / spec.meta["widths"][1])
+    return {"refused": refused, "n": configs, "worst_error": max(errors, default=float("nan")),
+            "median_s": statistics.median(times), "max_s": max(times),
+            "stem_ratio_median": statistics.median(stem_ratios) if stem_ratios else float("nan"),
+            "stem_ratio_max": max(stem_ratios, default=float("nan"))}
 
 
 def sample_and_compile(configs: int, budget: int) -> dict:
@@ -139,16 +169,32 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--space-budgets", default="20000,50000,1000000",
+                        help="budgets of the hnag-space refusal table (comma-separated; empty: skip it)")
+    parser.add_argument("--skip-throughput", action="store_true", help="skip the training throughput measure")
     args = parser.parse_args()
+    budgets = [int(float(b)) for b in args.space_budgets.split(",") if b.strip()]
+    if budgets:
+        print("| budget | input | refused by the solver | worst error | generate time median (max) | "
+              "stem / first stage width, median (max) |\n|---|---|---|---|---|---|")
+        for budget in budgets:
+            for shape in ((1, 8, 8), (3, 32, 32)):
+                r = space_refusals(args.configs, budget, shape)
+                print(f"| {budget:,} | {'x'.join(map(str, shape))} | {r['refused']} of {r['n']} "
+                      f"({r['refused'] / r['n']:.1%}) | {r['worst_error']:.3%} | {r['median_s'] * 1000:.0f} ms "
+                      f"({r['max_s'] * 1000:.0f} ms) | {r['stem_ratio_median']:.2g} ({r['stem_ratio_max']:.3g}) |",
+                      flush=True)
+        print()
     gen = sample_and_compile(args.configs, args.budget)
-    thr = throughput_ratio(args.steps, args.batch, args.repeats, args.device)
     print("| measure | value |\n|---|---|")
     print(f"| sample+compile time per network, median (max), {gen['n']} configs | "
           f"{gen['median_s'] * 1000:.0f} ms ({gen['max_s'] * 1000:.0f} ms) |")
     print(f"| budget {args.budget:,}: worst / mean relative error | {gen['worst_error']:.3%} / {gen['mean_error']:.3%} |")
     print(f"| budgets refused by the solver (outside 1%) | {gen['refused']} of {args.configs} |")
-    print(f"| training throughput, compiled / hand-written ({thr['params']:,} params, {args.device}, "
-          f"batch {args.batch}) | {thr['compiled']:.0f} / {thr['hand']:.0f} samples/s = **{thr['ratio']:.3f}** |")
+    if not args.skip_throughput:
+        thr = throughput_ratio(args.steps, args.batch, args.repeats, args.device)
+        print(f"| training throughput, compiled / hand-written ({thr['params']:,} params, {args.device}, "
+              f"batch {args.batch}) | {thr['compiled']:.0f} / {thr['hand']:.0f} samples/s = **{thr['ratio']:.3f}** |")
 
 
 if __name__ == "__main__":

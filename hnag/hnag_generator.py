@@ -2,8 +2,10 @@
 
 Structure (all graphs made into DAGs by `hnag.graphs`' rule):
 - top level: `top_n` nodes split into consecutive stages by `stage_ratios`; stage s works at 1/2^s of the
-  stem's resolution and width `channel_ratios[s] / channel_ratios[0] * base` (the base being solved for the
-  parameter budget when one is set). Top nodes without predecessors read the stem; a top node whose inputs all
+  stem's resolution and width `channel_ratios[s] / channel_ratios[0] * base`, rounded, at least one channel
+  (the base being solved for the parameter budget when one is set). The stem (a conv3x3-BN) has stage 0's
+  width unless `stem_channels` fixes it or the budget solver moves it (`hnag.budget`: with a budget, the stem
+  is the free, fine-grained width, and narrow networks may get a stem much wider than stage 0). Top nodes without predecessors read the stem; a top node whose inputs all
   come from two or more stages back also reads the last node of the previous stage (so every node steps down
   at most one resolution level). A node whose inputs all come from earlier stages downsamples: the input nodes
   of its cell and of their bottom graphs use stride 2.
@@ -108,15 +110,24 @@ def stage_widths(params: GeneratorParams, base: float) -> list[int]:
     return [max(1, int(round(base * r / first))) for r in params.channel_ratios]
 
 
-def build_network(topology: HNAGTopology, widths: list[int], stem: int) -> Graph:
+def build_network(topology: HNAGTopology, widths: list[int], stem: int, cells: dict | None = None) -> Graph:
+    """The network for stage widths `widths` and stem width `stem`; `cells` (optional) caches cell graphs by
+    (cell, width, stride) across calls, so networks that differ in some widths share the other cells."""
     def cell_graph(i: int, width: int, stride: int) -> Graph:
+        key = (i, width, stride)
+        if cells is not None and key in cells:
+            return cells[key]
+
         def bottom_op(j: int, node_stride: int):
             bottom = topology.bottoms[i][j]
             graph = _graph(bottom, _dag_inputs(bottom.dag), lambda l, s: (bottom.ops[l], s), width,
                            "bottom", node_stride)
             return graph, 1
         cell = topology.cells[i]
-        return _graph(cell, _dag_inputs(cell.dag), bottom_op, width, "middle", stride)
+        graph = _graph(cell, _dag_inputs(cell.dag), bottom_op, width, "middle", stride)
+        if cells is not None:
+            cells[key] = graph
+        return graph
 
     nodes = [Node("conv3x3_bn", (-1,), stem, 1, "sum", "stem")]
     top = topology.top

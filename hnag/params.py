@@ -1,15 +1,20 @@
 """Generator hyperparameters (HNAG and RNAG), their validation, presets and search ranges.
 
 Every check raises `ValueError` with one line naming the field and its allowed range, so the CLI can print it
-and exit with code 2.
+and exit with code 2. Values come from YAML, JSON and `--set`, so their shape is checked on construction
+(a scalar where a list belongs, text where a number belongs) before anything is converted; a whole float such
+as 1e6 or 5.0 is accepted for an integer field, any other float is not.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
 MERGE_OPTIONS = ("sum", "weighted_sum", "attention", "concat")
 OPERATIONS = ("conv3x3", "conv5x5", "conv1x1", "sep_conv3x3", "sep_conv5x5", "max_pool3x3", "avg_pool3x3")
+
+MAX_WIDTH = 4096  # channels
 
 # The paper's search ranges for the base HNAG space (integers inclusive).
 SEARCH_RANGES: dict[str, tuple[float, float]] = {
@@ -23,13 +28,52 @@ def _fail(name: str, allowed: str, value: Any) -> None:
     raise ValueError(f"{name}: must be {allowed}, got {value!r}")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(value: Any) -> Any:
+    """A float with no fractional part (1e6 read from YAML or JSON) as an int; anything else unchanged."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _sequence(name: str, value: Any, allowed: str, integers: bool = False) -> tuple:
+    """A list or tuple of numbers (of whole numbers with `integers`) as a tuple of floats (ints)."""
+    items = list(value) if isinstance(value, (list, tuple)) else None
+    if items is None or not all(_is_number(v) for v in items):
+        _fail(name, allowed, list(value) if isinstance(value, tuple) else value)
+    if integers:
+        items = [_whole(v) for v in items]
+        if not all(isinstance(v, int) for v in items):
+            _fail(name, allowed, list(value))
+        return tuple(items)
+    return tuple(float(v) for v in items)
+
+
+def _weights(name: str, value: Any) -> dict[str, float]:
+    """A mapping of option name to weight, sorted by name, weights as floats."""
+    if not isinstance(value, Mapping):
+        _fail(name, "a mapping of option to weight, e.g. {conv3x3: 1, sep_conv3x3: 0.5}", value)
+    for key, weight in value.items():
+        if not _is_number(weight):
+            _fail(f"{name}.{key}", "a number >= 0", weight)
+    return {str(k): float(v) for k, v in sorted(value.items())}
+
+
+def _normalise_ints(params: Any) -> None:
+    """Whole floats -> ints in the integer fields of a frozen params dataclass."""
+    for f in fields(params):
+        if f.type in ("int", "int | None"):
+            object.__setattr__(params, f.name, _whole(getattr(params, f.name)))
+
+
 def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
         _fail(name, f"an integer in [{lo}, {hi if hi is not None else 'inf'}]", value)
 
 
 def _check_prob(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+    if not _is_number(value) or not 0.0 <= value <= 1.0:
         _fail(name, "a number in [0, 1]", value)
 
 
@@ -45,22 +89,25 @@ def _check_distribution(name: str, probs: Mapping[str, float], allowed: tuple[st
     if unknown:
         _fail(name, f"keys among {', '.join(allowed)}", unknown[0])
     for key, value in probs.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            _fail(f"{name}.{key}", "a number >= 0", value)
+        if not _is_number(value) or not 0 <= value < math.inf:
+            _fail(f"{name}.{key}", "a finite number >= 0", value)
     if sum(probs.values()) <= 0:
         _fail(name, "weights with a positive sum", dict(probs))
 
 
+_SHAPE = "three positive integers (channels, height, width)"
+
+
 def _check_shape(input_shape: Any, num_classes: Any) -> None:
-    if len(tuple(input_shape)) != 3 or any(not isinstance(v, int) or v < 1 for v in input_shape):
-        _fail("input_shape", "three positive integers (channels, height, width)", input_shape)
+    if len(input_shape) != 3 or any(v < 1 for v in input_shape):
+        _fail("input_shape", _SHAPE, list(input_shape))
     _check_int("num_classes", num_classes, 2)
 
 
 def _check_budget(budget: Any, tolerance: Any) -> None:
     if budget is not None:
         _check_int("param_budget", budget, 1000)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 < tolerance <= 0.5:
+    if not _is_number(tolerance) or not 0 < tolerance <= 0.5:
         _fail("budget_tolerance", "a number in (0, 0.5]", tolerance)
 
 
@@ -88,12 +135,14 @@ class GeneratorParams:
     num_classes: int = 10
 
     def __post_init__(self) -> None:
-        # Normalise containers so that equal params compare (and serialise) equal.
-        object.__setattr__(self, "stage_ratios", tuple(float(r) for r in self.stage_ratios))
-        object.__setattr__(self, "channel_ratios", tuple(float(r) for r in self.channel_ratios))
-        object.__setattr__(self, "input_shape", tuple(self.input_shape))
-        object.__setattr__(self, "merge_probs", {k: float(v) for k, v in sorted(dict(self.merge_probs).items())})
-        object.__setattr__(self, "op_probs", {k: float(v) for k, v in sorted(dict(self.op_probs).items())})
+        # Check shapes and normalise containers, so that equal params compare (and serialise) equal.
+        for name in ("stage_ratios", "channel_ratios"):
+            object.__setattr__(self, name, _sequence(name, getattr(self, name), "a list of numbers, one per stage, "
+                                                     "e.g. [1, 2, 4]"))
+        object.__setattr__(self, "input_shape", _sequence("input_shape", self.input_shape, _SHAPE, integers=True))
+        object.__setattr__(self, "merge_probs", _weights("merge_probs", self.merge_probs))
+        object.__setattr__(self, "op_probs", _weights("op_probs", self.op_probs))
+        _normalise_ints(self)
 
     @property
     def num_stages(self) -> int:
@@ -106,17 +155,19 @@ class GeneratorParams:
         _check_ws(("bottom_n", "bottom_k", "bottom_p"), self.bottom_n, self.bottom_k, self.bottom_p)
         if not 1 <= len(self.stage_ratios) <= self.top_n:
             _fail("stage_ratios", f"1 to top_n = {self.top_n} values (one per stage)", list(self.stage_ratios))
-        if any(r <= 0 for r in self.stage_ratios):
-            _fail("stage_ratios", "positive numbers", list(self.stage_ratios))
+        if any(not 0 < r for r in self.stage_ratios) or not sum(self.stage_ratios) < math.inf:
+            _fail("stage_ratios", "positive finite numbers", list(self.stage_ratios))
         if len(self.channel_ratios) != len(self.stage_ratios):
             _fail("channel_ratios", f"{len(self.stage_ratios)} values (one per stage)", list(self.channel_ratios))
-        if any(r <= 0 for r in self.channel_ratios):
-            _fail("channel_ratios", "positive numbers", list(self.channel_ratios))
+        if any(not 0 < r < math.inf for r in self.channel_ratios) or \
+                max(self.channel_ratios) > MAX_WIDTH * min(self.channel_ratios):
+            _fail("channel_ratios", f"positive numbers, the largest at most {MAX_WIDTH} times the smallest",
+                  list(self.channel_ratios))
         _check_distribution("merge_probs", self.merge_probs, MERGE_OPTIONS)
         _check_distribution("op_probs", self.op_probs, OPERATIONS)
-        _check_int("base_channels", self.base_channels, 1, 4096)
+        _check_int("base_channels", self.base_channels, 1, MAX_WIDTH)
         if self.stem_channels is not None:
-            _check_int("stem_channels", self.stem_channels, 1, 4096)
+            _check_int("stem_channels", self.stem_channels, 1, MAX_WIDTH)
         _check_budget(self.param_budget, self.budget_tolerance)
         _check_shape(self.input_shape, self.num_classes)
         return self
@@ -157,10 +208,11 @@ class RNAGParams:
     num_classes: int = 1000
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "n", tuple(int(v) for v in self.n))
-        object.__setattr__(self, "k", tuple(int(v) for v in self.k))
-        object.__setattr__(self, "p", tuple(float(v) for v in self.p))
-        object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        object.__setattr__(self, "n", _sequence("n", self.n, "a list of integers, one per random stage", True))
+        object.__setattr__(self, "k", _sequence("k", self.k, "a list of integers, one per random stage", True))
+        object.__setattr__(self, "p", _sequence("p", self.p, "a list of numbers in [0, 1], one per random stage"))
+        object.__setattr__(self, "input_shape", _sequence("input_shape", self.input_shape, _SHAPE, integers=True))
+        _normalise_ints(self)
 
     @property
     def num_random_stages(self) -> int:
@@ -217,15 +269,19 @@ def _from_dict(cls: type, d: Mapping[str, Any], base: Any) -> Any:
             if key.startswith(prefix) and target in names:
                 suffix = key[len(prefix):]
                 if kind == "list" and suffix.isdigit():
+                    if not _is_number(value):
+                        _fail(key, "a number", value)
                     flat_lists.setdefault(target, {})[int(suffix)] = value
                     break
                 if kind == "dict":
+                    if not _is_number(value):
+                        _fail(key, "a number >= 0", value)
                     flat_dicts.setdefault(target, {})[suffix] = value
                     break
         else:
             raise ValueError(f"{key}: unknown {cls.__name__} field (known: {', '.join(sorted(names))})")
     for target, items in flat_lists.items():
-        values = list(nested.get(target, getattr(base, target)))
+        values = list(_sequence(target, nested.get(target, getattr(base, target)), "a list of numbers"))
         if max(items) >= len(values):
             values += [values[-1]] * (max(items) + 1 - len(values))
         for i, v in items.items():
@@ -233,7 +289,24 @@ def _from_dict(cls: type, d: Mapping[str, Any], base: Any) -> Any:
         nested[target] = tuple(values)
     for target, items in flat_dicts.items():
         nested[target] = {k: v for k, v in items.items() if v > 0} or items
+    _check_stage_count(nested, base)
     return replace(base, **nested)
+
+
+def _check_stage_count(given: Mapping[str, Any], base: Any) -> None:
+    """Blame the field the user set when it alone changes the number of stages (the others keep the base's)."""
+    if isinstance(base, GeneratorParams):
+        pairs = [("stage_ratios", "channel_ratios"), ("channel_ratios", "stage_ratios")]
+        for name, other in pairs:
+            value = given.get(name)
+            if other not in given and isinstance(value, (list, tuple)) and len(value) != len(getattr(base, other)):
+                _fail(name, f"{len(getattr(base, other))} values like {other} (one per stage; set {other} too to "
+                      f"change the number of stages)", list(value))
+    elif isinstance(base, RNAGParams) and "regime" in given and not {"n", "k", "p"} & set(given):
+        stages = {"small": 3, "regular": 4}.get(given["regime"])
+        if stages is not None and stages != len(base.n):
+            _fail("regime", f"set together with n, k and p of {stages} values each for {given['regime']!r} (they "
+                  f"have {len(base.n)})", given["regime"])
 
 
 PRESETS: dict[str, GeneratorParams | RNAGParams] = {

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import hnag
-from search.cells.nb101 import (CONV1X1, CONV3X3, INPUT, MAXPOOL3X3, OUTPUT, NB101Cell, NB101Space, graph_hash,
+from search.spaces.nb101 import (CONV1X1, CONV3X3, INPUT, MAXPOOL3X3, OUTPUT, NB101Cell, NB101Space, graph_hash,
                                 vertex_channels)
 
 # NAS-Bench-101's README example (an Inception-like cell): 2,694,282 trainable parameters

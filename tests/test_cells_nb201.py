@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import hnag
-from search.cells.nb201 import EDGES, OPS, NB201Cell, NB201Space
+from search.spaces.nb201 import EDGES, OPS, NB201Cell, NB201Space
 
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 

@@ -10,6 +10,7 @@ import yaml
 
 import nago
 import training
+from nago.cli import main
 from search.evaluators.training import build_and_train
 
 
@@ -43,6 +44,7 @@ def test_train_reaches_well_above_chance_and_writes_everything(tmp_path):
     assert metrics["cost_macs"] > 0 and metrics["cost_memory_mb_per_sample"] > 0
     assert {p.name for p in out.iterdir()} >= {"metrics.json", "params.json", "model.pt", "spec.json"}
     assert "val accuracy" in result.stdout and "memory/sample" in result.stdout
+    assert metrics["threads"] == 1 and "1 CPU thread(s)" in result.stdout  # the default of --threads
     # the exported hyperparameters rebuild the same architecture
     again = run_nago("generate", "--config", str(out / "params.json"), "--out", str(tmp_path / "again"))
     assert again.returncode == 0, again.stderr
@@ -57,22 +59,23 @@ def test_train_reaches_well_above_chance_and_writes_everything(tmp_path):
     (["--set", "top_n"], "--set: expected KEY=VALUE"),
     (["--config", "/nonexistent.yaml"], "config: no such file"),
 ])
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, message):
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "out"
-    result = run_nago("generate", *args, "--out", str(out))
-    assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and message in result.stderr
+    assert main(["generate", *args, "--out", str(out)]) == 2  # in process: the messages, not the start-up
+    stderr = capsys.readouterr().err
+    assert stderr.strip().count("\n") == 0 and message in stderr
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_unknown_dataset_and_occupied_output_directory_are_refused(tmp_path):
-    result = run_nago("train", "--dataset", "nope", "--epochs", "1")
-    assert result.returncode == 2 and "dataset" in result.stderr and result.stderr.count("\n") == 1
+def test_unknown_dataset_and_occupied_output_directory_are_refused(tmp_path, capsys):
+    assert main(["train", "--dataset", "nope", "--epochs", "1"]) == 2
+    stderr = capsys.readouterr().err
+    assert "dataset: must be one of" in stderr and stderr.count("\n") == 1
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "keep.txt").write_text("mine")
-    result = run_nago("generate", "--out", str(occupied))
-    assert result.returncode == 2 and "already exists" in result.stderr
+    assert main(["generate", "--out", str(occupied)]) == 2
+    assert "already exists" in capsys.readouterr().err
     assert [p.name for p in occupied.iterdir()] == ["keep.txt"]
 
 

@@ -286,8 +286,8 @@ def test_training_failures_are_one_line(hnag_evaluator):
                                   (good, 0, "budget"), (good, float("nan"), "budget")):
         e = ev.evaluate(config, budget, 0)
         assert e.status == "failed" and e.error.startswith(words) and "\n" not in e.error
-    # the space's default fits 8000 parameters, this large configuration cannot: the width solver refuses it
-    tight = TrainingEvaluator(make_space("hnag", {"param_budget": 8000}), "digits", device="cpu")
+    # the space's default fits 2000 parameters, this large configuration cannot: the width solver refuses it
+    tight = TrainingEvaluator(make_space("hnag", {"param_budget": 2000}), "digits", device="cpu")
     large = {"top_n": 6, "top_k": 5, "top_p": 0.2, "mid_n": 4, "mid_p": 0.8, "bottom_n": 9, "bottom_k": 5,
              "bottom_p": 0.8}
     e = tight.evaluate(large, 0.3, 0)

@@ -116,7 +116,7 @@ def test_rnag_stages_are_seeded_independently():
     ("mid_p", 1.5, "mid_p: must be a number in [0, 1]"),
     ("bottom_p", -0.1, "bottom_p: must be a number in [0, 1]"),
     ("channel_ratios", (1.0, 2.0), "channel_ratios: must be 3 values"),
-    ("stage_ratios", (1.0, 0.0, 1.0), "stage_ratios: must be positive numbers"),
+    ("stage_ratios", (1.0, 0.0, 1.0), "stage_ratios: must be positive finite numbers"),
     ("op_probs", {"conv7x7": 1.0}, "op_probs: must be keys among"),
     ("merge_probs", {"sum": 0.0}, "merge_probs: must be weights with a positive sum"),
     ("param_budget", 10, "param_budget: must be an integer in [1000, inf]"),
@@ -130,6 +130,26 @@ def test_bad_hyperparameters_give_one_line_errors_naming_the_field(field, value,
 def test_a_budget_no_width_can_meet_is_refused():
     with pytest.raises(ValueError, match=r"param_budget: must be at least \d+"):
         hnag.generate(replace(hnag.PRESETS["hnag-default"], param_budget=1_000))
+
+
+def test_narrow_networks_meet_small_budgets_through_the_free_stem():
+    # 900 conv3x3 ops: the ratio-following narrowest widths [1, 1, 2, 4] have ~47k parameters, so the code
+    # before issue 11 refused 20k ("must be at least"); widths clipped to one channel and the stem meet it.
+    params = hnag.GeneratorParams(top_n=10, top_k=4, mid_n=9, bottom_n=10, bottom_k=4, param_budget=20_000,
+                                  input_shape=(1, 8, 8))
+    spec = hnag.generate(params, seed=0)
+    assert abs(hnag.count_params(spec) - 20_000) <= 0.01 * 20_000
+    assert min(spec.meta["widths"][1:]) == 1
+    fixed = hnag.generate(replace(hnag.PRESETS["hnag-default"], stem_channels=16, param_budget=300_000), seed=0)
+    assert fixed.meta["widths"][0] == 16 and abs(fixed.meta["budget"]["relative_error"]) <= 0.01
+
+
+def test_wide_networks_keep_the_stem_near_the_first_stage():
+    rng = np.random.default_rng(5)
+    for i in range(4):
+        spec = hnag.generate(random_params(rng, budget=1_000_000), seed=i)
+        stem, first = spec.meta["widths"][:2]
+        assert first // 2 <= stem <= first + max(1, first // 2)  # tier 1 of hnag.budget
 
 
 def test_stage_sizes_follow_normalised_ratios():

@@ -97,6 +97,24 @@ def test_training_is_reproducible_and_leaves_the_global_rng_alone(digits):
     assert other.train_loss != results[0].train_loss  # the seed changes the data order
 
 
+def test_thread_count_is_recorded_and_changes_results_only_by_rounding(digits):
+    """The documented tolerance (training.loop's docstring): after a few steps, 1 and 2 threads agree to 1e-5."""
+    before = torch.get_num_threads()
+    weights, results = [], []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            torch.manual_seed(1)
+            model = small_cnn(8)
+            results.append(train(model, digits, cpu_config(epochs=1, max_batches_per_epoch=5)))
+            weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    finally:
+        torch.set_num_threads(before)
+    assert [r.threads for r in results] == [1, 2] and results[0].to_dict()["threads"] == 1
+    assert torch.allclose(weights[0], weights[1], rtol=0, atol=1e-5)
+    assert results[0].train_loss == pytest.approx(results[1].train_loss, abs=1e-5)
+
+
 def test_nan_loss_gives_diverged_without_raising(digits):
     result = train(NaNModel(), digits, cpu_config(epochs=2))
     assert result.status == "diverged"
@@ -182,6 +200,7 @@ def test_train_restores_mixed_modes(digits):
         ({"schedule": "linear"}, "schedule"),
         ({"step_milestones": (0.8, 0.5)}, "step_milestones"),
         ({"step_milestones": (1.5,)}, "step_milestones"),
+        ({"step_milestones": 0.5}, "step_milestones"),  # a scalar, as `--train step_milestones=0.5` gives
         ({"grad_clip": 0.0}, "grad_clip"),
         ({"device": "tpu:x"}, "device"),
         ({"seed": -1}, "seed"),

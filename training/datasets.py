@@ -156,9 +156,9 @@ def load_dataset(
 
 def _check_args(name: str, val_fraction: float, seed: int, cutout: int, limit: int | None) -> None:
     if not isinstance(name, str) or not (name in _INFO or name.startswith(IMAGEFOLDER_PREFIX)):
-        raise ValueError(f"name: unknown dataset {name!r}; allowed: {', '.join(DATASET_NAMES)}")
+        raise ValueError(f"dataset: must be one of {', '.join(DATASET_NAMES)}, got {name!r}")
     if name.startswith(IMAGEFOLDER_PREFIX) and not name[len(IMAGEFOLDER_PREFIX) :]:
-        raise ValueError("name: 'imagefolder:' needs a path, e.g. 'imagefolder:/data/sport8'")
+        raise ValueError("dataset: 'imagefolder:' needs a path, e.g. 'imagefolder:/data/sport8'")
     if (
         isinstance(val_fraction, bool)
         or not isinstance(val_fraction, (int, float))
@@ -259,7 +259,7 @@ def _load_imagefolder(
     from torchvision.datasets import ImageFolder
 
     if not _has_class_folders(path / "train"):
-        raise ValueError(f"name: {name!r}: {path / 'train'} is not a folder of class subfolders")
+        raise ValueError(f"dataset: {name!r}: {path / 'train'} must be a folder of class subfolders")
     train_base = ImageFolder(str(path / "train"))
     if info is not None and len(train_base.classes) != info.num_classes:
         raise ValueError(
@@ -269,7 +269,7 @@ def _load_imagefolder(
     if _has_class_folders(path / "test"):
         test_base = ImageFolder(str(path / "test"))
         if test_base.classes != train_base.classes:
-            raise ValueError(f"name: {name!r}: the classes of {path / 'test'} differ from those of train/")
+            raise ValueError(f"dataset: {name!r}: the classes of {path / 'test'} must be those of train/")
         pool, test_idx = np.arange(len(train_base)), np.arange(len(test_base))
     else:
         test_base = train_base
@@ -328,7 +328,7 @@ def _open_torchvision(name: str, cls: Callable[..., Any], root: Path, **kwargs: 
     except Exception as exc:  # network errors come in many types (URLError, OSError, RuntimeError, ...)
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatasetUnavailableError(
-            f"{name}: files not found under {root} and the download failed ({detail}); "
+            f"dataset: {name}'s files are not under {root} and the download failed ({detail}); "
             f"put the data set there (or pass data_dir=...) or connect to the internet"
         ) from exc
 

@@ -6,6 +6,7 @@ import argparse
 import nago
 from hnag.render import summary
 from nago.commands.common import add_params_arguments, params_from_args
+from nago.outputs import written_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,5 +20,5 @@ def run(args: argparse.Namespace) -> int:
     params, seed = params_from_args(args)
     spec = nago.generate(params, seed, out_dir=args.out)
     print(summary(spec))
-    print(f"wrote {args.out}/spec.json, summary.txt, architecture.png")
+    print(f"wrote {written_dir(args.out)}/spec.json, summary.txt, architecture.png")
     return 0

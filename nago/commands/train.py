@@ -5,7 +5,8 @@ import argparse
 
 import nago
 from nago.commands.common import (add_params_arguments, add_training_arguments, params_from_args,
-                                  train_config_from_args)
+                                  set_threads, train_config_from_args)
+from nago.outputs import written_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,11 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     params, seed = params_from_args(args)
     config = train_config_from_args(args, seed)
+    set_threads(args.threads)  # recorded by the training loop as metrics["threads"]
     metrics = nago.train(params, seed, dataset=args.dataset, config=config, data_dir=args.data_dir,
                          val_fraction=args.val_fraction, cutout=args.cutout, limit=args.limit, out_dir=args.out)
     print(format_metrics(metrics))
     if args.out:
-        print(f"wrote {args.out}/metrics.json, params.json, model.pt, spec.json, summary.txt, architecture.png")
+        print(f"wrote {written_dir(args.out)}/metrics.json, params.json, model.pt, spec.json, summary.txt, "
+              "architecture.png")
     return 0 if metrics["status"] == "ok" else 1
 
 
@@ -42,6 +45,6 @@ def format_metrics(m: dict) -> str:
              f"memory/sample     {m['cost_memory_mb_per_sample']:.4f} MB ({m['cost_memory_method']})",
              f"latency           {m['cost_latency_ms']:.2f} ms (batch 1)",
              f"train time        {m['train_time_s']:.1f} s for {m['epochs']:g} epochs "
-             f"({m['samples_per_s']:.0f} samples/s)",
+             f"({m['samples_per_s']:.0f} samples/s, {m.get('threads', '?')} CPU thread(s))",
              f"spec hash         {m['spec_hash']}"]
     return "\n".join(lines)

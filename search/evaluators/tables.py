@@ -197,7 +197,7 @@ _NB101_CODES = {0: "input", 1: "output", 2: "maxpool3x3", 3: "conv1x1-bn-relu", 
 
 def _load_json(path: Path, cells_space: Any, val_col: str | None, test_col: str | None, dataset: str | None,
                sha1: str) -> Table:
-    from ..cells.nb101 import NB101Cell
+    from ..spaces.nb101 import NB101Cell
 
     if cells_space.name != "nb101":
         raise ValueError(f"table {path}: JSON tables are NAS-Bench-101 tables (use a CSV for {cells_space.name})")

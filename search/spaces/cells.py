@@ -15,10 +15,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..cells.nb101 import MAX_VERTICES, NB101Cell, NB101Space
-from ..cells.nb101 import OPS as NB101_OPS
-from ..cells.nb201 import EDGES, NB201Space
-from ..cells.nb201 import OPS as NB201_OPS
+from .nb101 import MAX_VERTICES, NB101Cell, NB101Space
+from .nb101 import OPS as NB101_OPS
+from .nb201 import EDGES, NB201Space
+from .nb201 import OPS as NB201_OPS
 from .base import Space, SpaceError
 
 _SPEC_OPTIONS = {"nb201": ("channels", "cells_per_stage"),

@@ -1,9 +1,14 @@
-"""Performance predictors for cell search: an MLP ensemble (BANANAS), a GCN (BONAS), Bayesian linear regression.
+"""Performance predictors of the model-based strategies: an MLP ensemble (BANANAS), a GCN (BONAS), Bayesian
+linear regression.
 
-All predictors regress validation accuracy (in %) from a fixed-size encoding and share one small interface::
+All predictors regress a score *to maximise* from a fixed-size encoding and share one small interface::
 
     p.fit(X, y)                 # X: what the predictor reads (array, or list of (adj, feats) for the GCN)
     mean, std = p.predict(X)    # in the units of y
+
+The strategies minimise their objective, so they feed minus the loss (e.g. minus the validation error): the
+GCN's exponentially weighted loss and the floor of `clip_quantile` both treat high targets as the good ones.
+Every model is standardised or rescaled on its own targets, so the units (a fraction or %) do not matter.
 
 Every model is trained with its own `torch.Generator`/seed, so a search is reproducible, and its gradients
 are cleared before every backward pass (NASLib's GCN trainer accumulates them across steps). The models keep
@@ -18,7 +23,7 @@ per-tensor bookkeeping of `torch.optim` costs more than the arithmetic.
   node, each layer is ``ReLU(BN(A_hat H W))`` with A_hat the row-normalised adjacency (self loops, messages
   flowing along the cell's edges and from every node into the global node); the global node's final state is
   the architecture embedding, a linear layer and a sigmoid on it give the prediction. Trained with BONAS's
-  exponentially weighted squared error on accuracies scaled to [0.05, 0.95] (see `exp_weighted_loss`;
+  exponentially weighted squared error on targets scaled to [0.05, 0.95] (see `exp_weighted_loss`;
   `clip_quantile` floors the targets at that quantile first, so diverged networks do not set the scale).
 - `BayesianLinearRegression`: w ~ N(0, 1/alpha), y ~ N(phi w, 1/beta), alpha and beta by evidence
   maximisation (MacKay's fixed point iterations), predictive mean and variance in closed form.
@@ -256,7 +261,7 @@ def exp_weighted_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """BONAS's exponentially weighted loss, paper form: mean((exp(y) - 1) * (y_hat - y)^2), y in [0, 1].
 
     (The authors' code uses exp(y - 1) instead, which weights the worst architecture 0.37 rather than about
-    0; we follow the paper. `GCN.fit` scales accuracies linearly so the observed range maps to [0.05, 0.95]:
+    0; we follow the paper. `GCN.fit` scales its targets linearly so the observed range maps to [0.05, 0.95]:
     the best architectures weigh e^0.95 - 1 = 1.59, the worst 0.05.)
     """
     return ((torch.exp(target) - 1.0) * (pred - target) ** 2).mean()
@@ -285,7 +290,7 @@ class GCN:
         y = np.asarray(y, dtype=np.float64)
         if len(graphs) != len(y) or len(y) < 2:
             raise ValueError(f"GCN.fit: need as many graphs as targets (>= 2), got {len(graphs)} and {len(y)}")
-        # Accuracies scaled linearly so the observed range maps to [0.05, 0.95], inside the sigmoid's reach.
+        # Targets scaled linearly so the observed range maps to [0.05, 0.95], inside the sigmoid's reach.
         floor = float(np.quantile(y, self.clip_quantile)) if self.clip_quantile > 0 else float(y.min())
         span = float(y.max() - floor) or 1.0
         self.lo, self.hi = floor - 0.05 * span / 0.9, float(y.max()) + 0.05 * span / 0.9
@@ -382,7 +387,7 @@ class GCNBLR:
     """BONAS's surrogate: GCN embedding (global node) -> Bayesian linear regression.
 
     The BLR regresses the same scaled (and, with `clip_quantile`, floored) targets the GCN was trained on,
-    and its predictions are mapped back to accuracy units.
+    and its predictions are mapped back to the units of the targets.
     """
 
     def __init__(self, gcn: GCN | None = None, blr: BayesianLinearRegression | None = None) -> None:

@@ -192,7 +192,7 @@ class NB201Space:
     """Sample, mutate, neighbours, hash, encode and compile NAS-Bench-201 cells.
 
     All randomness comes from the `numpy.random.Generator` passed in; the object holds no data, so it is
-    cheap to create and to copy (tables live in `search.cells.tables`, loaded once and shared).
+    cheap to create and to copy (tables live in `search.evaluators.tables`, loaded once and shared).
     """
 
     name = "nb201"
