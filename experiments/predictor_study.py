@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from search.cells.predictors import GCN, GCNBLR, MLPEnsemble, correlations  # noqa: E402
-from search.cells.tables import get_space, load_table  # noqa: E402
+from search.evaluators.tables import load_table  # noqa: E402
+from search.spaces import make_space  # noqa: E402
+from search.strategies.predictors import GCN, GCNBLR, MLPEnsemble, correlations  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
         if not Path(path).is_file():
             print(f"{name}: table not found at {path}, skipped", flush=True)
             continue
-        space = get_space(name)
+        space = make_space(name).cells  # the cell space itself: encodings and GCN graphs
         table = load_table(path, space)
         sizes = [s for s in args.sizes if s < len(table) - 10]
         print(f"{name}: {table.summary()}", flush=True)
