@@ -63,6 +63,7 @@ class SearchRequest:
     workers: int = 1
     resume: bool = False
     final_samples: int = 0
+    warm_start: str | None = None
     # pool (training only)
     host: str = "127.0.0.1"
     port: int = 0
@@ -189,6 +190,14 @@ def prepare(req: SearchRequest) -> Prepared:
     evaluations = req.evaluations
     if evaluations is None and not cls.multi_fidelity:
         evaluations = DEFAULT_EVALUATIONS[evaluator.kind]
+    notes = []
+    if req.warm_start is not None:
+        if "warm_start" not in strategy_option_names(req.strategy):
+            raise ValueError(f"warm-start: {req.strategy} takes no earlier evaluations (mobo does)")
+        entries, note = warm_start_entries(req.warm_start, space, objectives, max_budget,
+                                           needed=max(2, 2 * max(1, req.workers)))
+        req.options = {**req.options, "warm_start": entries}
+        notes.append(note)
     # building the strategy checks its options (one line for an unknown or bad one)
     make_strategy(req.strategy, space, objectives=objectives, seed=seeds[0], max_budget=max_budget,
                   min_budget=min_budget, **req.options)
@@ -197,13 +206,53 @@ def prepare(req: SearchRequest) -> Prepared:
         "space_options": dict(req.space_options), "space_context": space.context(),
         "evaluator": evaluator.context() if not evaluator.in_process else _inline_context(evaluator),
         "objectives": objectives, "seeds": seeds, "evaluations": evaluations, "max_budget": max_budget,
-        "min_budget": min_budget, "final_samples": req.final_samples,
+        "min_budget": min_budget, "final_samples": req.final_samples, "notes": notes,
     }
     settings.update(_known(evaluator, objectives))
     if evaluator.kind == "training":
         settings.update(dataset=req.dataset or "digits", input_shape=list(evaluator.input_shape),
                         num_classes=int(evaluator.num_classes))
     return Prepared(settings, space, evaluator, seeds, dict(req.options))
+
+
+def strategy_option_names(name: str) -> tuple[str, ...]:
+    import inspect
+
+    return tuple(inspect.signature(strategy_class(name).__init__).parameters)
+
+
+def warm_start_entries(run_dir: str, space: Space, objectives: Sequence[str], budget: float, needed: int
+                       ) -> tuple[list[dict[str, Any]], str]:
+    """Earlier evaluations of another run as warm-start entries, and a one-line note of what was used.
+
+    The evaluations at `budget` come first; when fewer than `needed` of them succeeded, those of other budgets
+    are added too, each marked with its budget (a model then mixes fidelities: the note says so)."""
+    from .engine.store import read_log, read_settings
+
+    def usable(r: Mapping[str, Any]) -> bool:
+        m = r.get("metrics") or {}
+        return r["status"] == "ok" and any(isinstance(m.get(o), (int, float)) for o in objectives)
+
+    try:
+        source = read_settings(run_dir).get("space")
+        results = [e for e in read_log(run_dir) if e["event"] == "result" and usable(e)]
+    except RunStoreError as exc:
+        raise ValueError(f"warm-start: {exc}") from None
+    if source != space.name:
+        raise ValueError(f"warm-start: {run_dir} searched space {source}, not {space.name}")
+    if not results:
+        raise ValueError(f"warm-start: {run_dir} holds no successful evaluation with {', '.join(objectives)}")
+    same = [r for r in results if math.isclose(float(r["budget"]), budget)]
+    other = [r for r in results if not math.isclose(float(r["budget"]), budget)]
+    chosen = same + (other if len(same) < needed else [])
+    entries = [{"config": r["config"], "objectives": {o: r["metrics"].get(o) for o in objectives},
+                "budget": float(r["budget"])} for r in chosen]
+    note = f"warm start from {run_dir}: {len(same)} evaluation(s) at budget {budget:g}"
+    if len(same) < needed and other:
+        budgets = sorted({float(r["budget"]) for r in other})
+        note += (f"; fewer than the {needed} the model needs, so {len(other)} more from budget(s) "
+                 f"{', '.join(f'{b:g}' for b in budgets)} are used too (marked with their budget)")
+    return entries, note
 
 
 def _inline_context(evaluator: Evaluator) -> dict[str, Any]:

@@ -182,3 +182,19 @@ def test_a_corrected_command_runs_after_a_refused_one(tmp_path):
     assert main(["search", "random", "--problem", "zdt1", "--evaluations", "3", "--run-dir", str(run_dir),
                  "--quiet"]) == 0
     assert len(results(run_dir)) == 3 and all(math.isfinite(r["metrics"]["f1"]) for r in results(run_dir))
+
+
+def test_mobo_warm_start_says_what_it_used(tmp_path, capsys):
+    """Warm start from a Hyperband run: too few evaluations at the largest budget, so the others are used too,
+    and the run says so; the strategy's jobs say why the model is (not) used."""
+    nago.search("hyperband", tmp_path / "hb", problem="zdt1-mf", objectives=["f1"], options={"iterations": 1})
+    assert main(["search", "mobo", "--problem", "zdt1-mf", "--warm-start", str(tmp_path / "hb"), "--evaluations",
+                 "2", "--option", "num_steps=200", "--option", "num_burn_in_steps=100", "--run-dir",
+                 str(tmp_path / "mo")]) == 0
+    out = capsys.readouterr().out
+    assert "fewer than the 2 the model needs" not in out or "more from budget(s)" in out
+    assert f"warm start from {tmp_path / 'hb'}:" in out
+    asks = [j for e in read_log(tmp_path / "mo") if e["event"] == "ask" for j in e["jobs"]]
+    assert asks and all(j["info"].get("reason") for j in asks)
+    assert main(["search", "mobo", "--problem", "zdt1", "--warm-start", str(tmp_path / "hb"),
+                 "--run-dir", str(tmp_path / "bad")]) == 2

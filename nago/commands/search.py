@@ -61,7 +61,7 @@ def request_from_args(args: argparse.Namespace) -> Any:
         objectives=_split(args.objectives), seed=args.seed, seeds=args.seeds, evaluations=args.evaluations,
         min_budget=args.min_budget, max_budget=args.max_budget, options=options, workers=args.workers,
         resume=args.resume, final_samples=args.final_samples, host=args.host, port=args.port, device=args.device,
-        threads=args.threads, job_timeout=args.job_timeout)
+        threads=args.threads, job_timeout=args.job_timeout, warm_start=args.warm_start)
 
 
 def format_result(record: dict[str, Any], objectives: list[str]) -> str:
@@ -85,6 +85,8 @@ def _run(args: argparse.Namespace) -> int:
 
     def on_start(pool: Any, settings: dict[str, Any]) -> None:
         objectives[:] = settings["objectives"]
+        for note in settings.get("notes") or ():
+            print(note, flush=True)
         if args.quiet:
             return
         if hasattr(pool, "ns_host"):
@@ -169,6 +171,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                         "bohb)")
     search.add_argument("--option", metavar="KEY=VALUE", action="append", dest="options",
                         help="strategy option (e.g. num_candidates=100, acquisition=ucb, kappa=2); repeatable")
+    search.add_argument("--warm-start", metavar="RUN_DIR", default=None, help="mobo: start from another run's "
+                        "evaluations of the same space (those at --max-budget first; others only when too few)")
     search.add_argument("--final-samples", type=int, default=0, help="after the search, train the best generator "
                         "this many more times on new architecture seeds at the largest budget")
     pool = parser.add_argument_group("workers (training)")

@@ -186,6 +186,7 @@ class MOBO(Strategy):
 
     # -- observations -------------------------------------------------------------------------------------
     def _warm(self, i: int, entry: Mapping[str, Any]) -> None:
+        # entries may carry the budget they were evaluated at ("budget"): the model treats every entry alike
         if not (isinstance(entry, Mapping) and "config" in entry and isinstance(entry.get("objectives"), Mapping)):
             raise StrategyError(f"mobo option warm_start[{i}]: must be {{\"config\": {{...}}, \"objectives\": "
                                 f"{{name: value}}}}, got {entry!r}")
