@@ -200,3 +200,15 @@ def hypervolume_per_iteration(Y, iterations: Sequence[int], ref) -> tuple[np.nda
     its = np.unique(it)
     hv = np.array([hypervolume(Y[it_ok <= t], ref) for t in its])
     return its, hv
+
+
+def rank_and_crowding(F) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of F (N, M): its non-dominated front (0 = Pareto set) and its crowding distance in that front
+    (NSGA-II's selection keys)."""
+    F = np.asarray(F, dtype=np.float64)
+    rank = np.empty(F.shape[0], dtype=int)
+    crowd = np.empty(F.shape[0])
+    for r, idx in enumerate(non_dominated_sort(F)):
+        rank[idx] = r
+        crowd[idx] = crowding_distance(F[idx])
+    return rank, crowd

@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from search.pareto import crowding_distance, non_dominated_sort
+from search.pareto import crowding_distance, non_dominated_sort, rank_and_crowding
 
 __all__ = ["Candidates", "lcb", "log_uncertainty_volume", "nsga2", "random_search_archive", "usemo_candidates"]
 
@@ -65,15 +65,6 @@ def _polynomial_mutation(x: np.ndarray, eta: float, prob: float, rng: np.random.
     return np.clip(x + np.where(mutate, delta, 0.0), 0.0, 1.0)
 
 
-def _rank_and_crowding(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    rank = np.empty(F.shape[0], dtype=int)
-    crowd = np.empty(F.shape[0])
-    for r, idx in enumerate(non_dominated_sort(F)):
-        rank[idx] = r
-        crowd[idx] = crowding_distance(F[idx])
-    return rank, crowd
-
-
 def _survive(F: np.ndarray, n: int) -> np.ndarray:
     """Indices of the n survivors: whole fronts first, the last partial front by crowding distance."""
     chosen: list[int] = []
@@ -106,7 +97,7 @@ def nsga2(evaluate: Callable[[np.ndarray], np.ndarray], dim: int, *, pop_size: i
     F = np.asarray(evaluate(X), dtype=np.float64)
     archive_X, archive_F = [X], [F]
     for _ in range(generations):
-        rank, crowd = _rank_and_crowding(F)
+        rank, crowd = rank_and_crowding(F)
         # binary tournaments: lower rank wins, then larger crowding distance
         a, b = rng.integers(0, pop_size, (2, pop_size))
         a_wins = (rank[a] < rank[b]) | ((rank[a] == rank[b]) & (crowd[a] >= crowd[b]))

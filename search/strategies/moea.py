@@ -28,21 +28,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..pareto import crowding_distance, non_dominated_sort
+from ..pareto import crowding_distance, non_dominated_sort, rank_and_crowding
 from .base import Job, Result, Strategy, StrategyError, register
 from .mobo import draw_new_point
 
-__all__ = ["MOEA", "rank_and_crowding"]
-
-
-def rank_and_crowding(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of F (N, M): its non-dominated front (0 = Pareto set) and its crowding distance in that front."""
-    rank = np.empty(F.shape[0], dtype=int)
-    crowd = np.empty(F.shape[0])
-    for r, idx in enumerate(non_dominated_sort(F)):
-        rank[idx] = r
-        crowd[idx] = crowding_distance(F[idx])
-    return rank, crowd
+__all__ = ["MOEA"]
 
 
 @register
