@@ -204,7 +204,7 @@ def prepare(req: SearchRequest) -> Prepared:
     settings = {
         "strategy": req.strategy, "options": dict(req.options), "space": space.name,
         "space_options": dict(req.space_options), "space_context": space.context(),
-        "evaluator": evaluator.context() if not evaluator.in_process else _inline_context(evaluator),
+        "evaluator": evaluator.context(),
         "objectives": objectives, "seeds": seeds, "evaluations": evaluations, "max_budget": max_budget,
         "min_budget": min_budget, "final_samples": req.final_samples, "notes": notes,
     }
@@ -253,13 +253,6 @@ def warm_start_entries(run_dir: str, space: Space, objectives: Sequence[str], bu
         note += (f"; fewer than the {needed} the model needs, so {len(other)} more from budget(s) "
                  f"{', '.join(f'{b:g}' for b in budgets)} are used too (marked with their budget)")
     return entries, note
-
-
-def _inline_context(evaluator: Evaluator) -> dict[str, Any]:
-    try:
-        return evaluator.context()
-    except NotImplementedError:
-        return {"kind": evaluator.kind}
 
 
 def _budgets(req: SearchRequest, evaluator: Evaluator, multi_fidelity: bool) -> tuple[float, float | None]:

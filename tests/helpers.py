@@ -1,4 +1,4 @@
-"""Helpers shared by the tests that start real processes."""
+"""Helpers shared by the tests: processes started for real, and a strategy driven through the engine."""
 from pathlib import Path
 
 
@@ -13,3 +13,22 @@ def processes_with(text: str) -> list[int]:
             except OSError:
                 pass
     return pids
+
+
+def drive_to_log(strategy, evaluator, path, *, capacity: int, evaluations: int, seed: int = 0) -> list[dict]:
+    """Run `strategy` through the engine's driver and an in-process pool into a new run log at `path`;
+    returns the log's events."""
+    from search.engine.driver import InlinePool, drive
+    from search.engine.store import RunLog
+
+    log = RunLog.create(path, {"strategy": strategy.name})
+    try:
+        drive(strategy, InlinePool(evaluator, capacity), log, seed=seed, evaluations=evaluations)
+        return log.events()
+    finally:
+        log.close()
+
+
+def asked(events) -> list[dict]:
+    """Every job of every logged ask, in order."""
+    return [job for e in events if e["event"] == "ask" for job in e["jobs"]]

@@ -37,6 +37,18 @@ def results(run_dir: Path, phase: str = "search") -> list[dict]:
     return [e for e in read_log(run_dir) if e["event"] == "result" and e.get("phase", "search") == phase]
 
 
+def kill_after(proc: subprocess.Popen, run_dir: Path, n: int) -> None:
+    """SIGKILL a running search's master once its log holds `n` results."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (run_dir / "log.jsonl").exists() and len(results(run_dir)) >= n:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stdout.read()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 def asked_configs(run_dir: Path) -> list[str]:
     return [json.dumps(j["config"], sort_keys=True) for e in read_log(run_dir) if e["event"] == "ask"
             for j in e["jobs"]]
@@ -105,14 +117,7 @@ def test_master_killed_then_resumed_continues_the_uninterrupted_search(tmp_path)
     run_dir = tmp_path / "cut"
     proc = subprocess.Popen(nago("search", "random", "--run-dir", str(run_dir), *common), cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if (run_dir / "log.jsonl").exists() and len(results(run_dir)) >= 3:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.stdout.read()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after(proc, run_dir, 3)
     before = (run_dir / "log.jsonl").read_bytes()
     finished = {r["job"] for r in results(run_dir)}
     assert 3 <= len(finished) < 8
@@ -178,14 +183,7 @@ def test_bananas_with_training_on_local_workers_and_a_nago_worker_survives_kill_
     extra = subprocess.Popen(nago("worker", "--run-dir", str(run_dir), "--wait", "120", "--threads", "1"),
                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            if (run_dir / "log.jsonl").exists() and len(results(run_dir)) >= 4:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.stdout.read()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        kill_after(proc, run_dir, 4)
         finished = {r["job"]: r for r in results(run_dir)}
         assert 4 <= len(finished) < 8
         resumed = subprocess.run(nago("search", "bananas", "--run-dir", str(run_dir), "--resume", "--workers", "2",

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from ConfigSpace import ConfigurationSpace
 
+from helpers import asked, drive_to_log
 from search.evaluators.tables import load_table
 from search.engine.driver import InlinePool, drive
 from search.engine.store import RunLog
@@ -58,19 +59,6 @@ def strategy(name, space=NB201, seed=0, objectives=("error",), **options):
                          **{**FAST.get(name, {}), **options})
 
 
-def run(s, evaluator, path, *, capacity, evaluations, seed=0) -> list[dict]:
-    log = RunLog.create(path, {"strategy": s.name})
-    try:
-        drive(s, InlinePool(evaluator, capacity), log, seed=seed, evaluations=evaluations)
-        return log.events()
-    finally:
-        log.close()
-
-
-def asked(events) -> list[dict]:
-    return [job for e in events if e["event"] == "ask" for job in e["jobs"]]
-
-
 def arches(events) -> list[str]:
     return [job["config"]["arch"] for job in asked(events)]
 
@@ -84,7 +72,7 @@ def results(events) -> list[dict]:
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_each_strategy_through_the_engine_with_batches(name, table, tmp_path):
     ev = TableLookup(table)
-    events = run(strategy(name, seed=1), ev, tmp_path / "r", capacity=3, evaluations=24)
+    events = drive_to_log(strategy(name, seed=1), ev, tmp_path / "r", capacity=3, evaluations=24)
     jobs, told = asked(events), results(events)
     assert len(told) == 24 == ev.calls
     assert len(set(arches(events))) == len(jobs)                     # never a point twice, pending included
@@ -127,7 +115,7 @@ def test_failures_do_not_poison_the_model(table, tmp_path):
     """Cells with `none` on the input->output edge fail: BANANAS fits them as its worst success."""
     ev = TableLookup(table, fail=lambda cell: cell.ops[3] == "none")
     s = strategy("bananas", seed=3)
-    events = run(s, ev, tmp_path / "r", capacity=1, evaluations=20)
+    events = drive_to_log(s, ev, tmp_path / "r", capacity=1, evaluations=20)
     assert any(e["status"] == "failed" for e in results(events))
     y = s.targets()
     assert np.all(np.isfinite(y)) and y.min() == -max(o.loss for o in s.history if o.ok)
@@ -140,9 +128,9 @@ def test_failures_do_not_poison_the_model(table, tmp_path):
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_same_seed_same_jobs_and_resume(name, table, tmp_path):
     ev = TableLookup(table)
-    a = run(strategy(name, seed=5), ev, tmp_path / "a", capacity=2, evaluations=14, seed=5)
-    b = run(strategy(name, seed=5), ev, tmp_path / "b", capacity=2, evaluations=14, seed=5)
-    c = run(strategy(name, seed=6), ev, tmp_path / "c", capacity=2, evaluations=14, seed=6)
+    a = drive_to_log(strategy(name, seed=5), ev, tmp_path / "a", capacity=2, evaluations=14, seed=5)
+    b = drive_to_log(strategy(name, seed=5), ev, tmp_path / "b", capacity=2, evaluations=14, seed=5)
+    c = drive_to_log(strategy(name, seed=6), ev, tmp_path / "c", capacity=2, evaluations=14, seed=6)
     assert arches(a) == arches(b) and arches(a) != arches(c)
     log = RunLog.open(tmp_path / "a", writable=True)  # resume: replays the log through a fresh strategy
     try:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from ConfigSpace import ConfigurationSpace
 
+from helpers import asked, drive_to_log
 from search.engine.driver import InlinePool, drive
 from search.engine.store import RunLog
 from search.evaluators.base import Evaluation, Evaluator
@@ -70,19 +71,6 @@ class LowerBoundSpace(ConfigSpaceSpace):
         return point
 
 
-def run(strategy, evaluator, path, *, capacity: int, evaluations: int, seed: int = 0) -> list[dict]:
-    log = RunLog.create(path, {"strategy": strategy.name})
-    try:
-        drive(strategy, InlinePool(evaluator, capacity), log, seed=seed, evaluations=evaluations)
-        return log.events()
-    finally:
-        log.close()
-
-
-def asked(events) -> list[dict]:
-    return [job for e in events if e["event"] == "ask" for job in e["jobs"]]
-
-
 def hashes(space, events) -> list[str]:
     return [space.hash(space.from_config(job["config"])) for job in asked(events)]
 
@@ -107,7 +95,7 @@ def tell_all(strategy, jobs) -> None:
 
 def test_initial_design_reason_then_model_based_batches_with_pending(tmp_path):
     space = zdt_space()
-    events = run(mobo(space, n_initial=6), ZDT1(), tmp_path / "r", capacity=3, evaluations=11)
+    events = drive_to_log(mobo(space, n_initial=6), ZDT1(), tmp_path / "r", capacity=3, evaluations=11)
     jobs = asked(events)
     assert len(jobs) == 11 and len(set(hashes(space, events))) == 11
     # three jobs run at a time: random points until 6 results exist, i.e. 8 of them
@@ -136,9 +124,9 @@ def test_initial_design_reason_then_model_based_batches_with_pending(tmp_path):
 def test_same_seed_same_jobs_and_resume_replays_exactly(tmp_path):
     space = zdt_space()
     options = dict(n_initial=4, batch_size=2)
-    a = run(mobo(space, seed=3, **options), ZDT1(), tmp_path / "a", capacity=2, evaluations=8, seed=3)
-    b = run(mobo(space, seed=3, **options), ZDT1(), tmp_path / "b", capacity=2, evaluations=8, seed=3)
-    c = run(mobo(space, seed=4, **options), ZDT1(), tmp_path / "c", capacity=2, evaluations=8, seed=4)
+    a = drive_to_log(mobo(space, seed=3, **options), ZDT1(), tmp_path / "a", capacity=2, evaluations=8, seed=3)
+    b = drive_to_log(mobo(space, seed=3, **options), ZDT1(), tmp_path / "b", capacity=2, evaluations=8, seed=3)
+    c = drive_to_log(mobo(space, seed=4, **options), ZDT1(), tmp_path / "c", capacity=2, evaluations=8, seed=4)
 
     def configs(events):
         return [j["config"] for j in asked(events)]
@@ -178,7 +166,7 @@ def test_exact_objective_is_computed_not_modelled():
 def test_failures_are_not_fitted_nor_proposed_again(tmp_path):
     space = zdt_space()
     s = mobo(space, n_initial=5, batch_size=2)
-    events = run(s, ZDT1(fail_above=0.6), tmp_path / "r", capacity=2, evaluations=14)
+    events = drive_to_log(s, ZDT1(fail_above=0.6), tmp_path / "r", capacity=2, evaluations=14)
     results = [e for e in events if e["event"] == "result"]
     ok = [e for e in results if e["status"] == "ok"]
     assert 0 < len(ok) < len(results)
@@ -192,7 +180,7 @@ def test_failures_are_not_fitted_nor_proposed_again(tmp_path):
 
 def test_vectors_that_decode_to_no_point_are_skipped(tmp_path):
     space = LowerBoundSpace()
-    events = run(mobo(space, n_initial=6, batch_size=3), ZDT1(), tmp_path / "r", capacity=3, evaluations=15)
+    events = drive_to_log(mobo(space, n_initial=6, batch_size=3), ZDT1(), tmp_path / "r", capacity=3, evaluations=15)
     jobs = asked(events)
     assert len(jobs) == 15 and all(j["config"]["x0"] >= 0.3 for j in jobs)
     assert space.none_decodes > 0  # the model did aim below 0.3: those candidates were skipped
@@ -221,7 +209,7 @@ def test_mobo_reaches_more_hypervolume_than_random_sampling(tmp_path):
     space = zdt_space()
     beaten = []
     for seed in range(3):
-        events = run(mobo(space, seed=seed, n_initial=8, batch_size=4), ZDT1(), tmp_path / f"m{seed}",
+        events = drive_to_log(mobo(space, seed=seed, n_initial=8, batch_size=4), ZDT1(), tmp_path / f"m{seed}",
                      capacity=4, evaluations=24, seed=seed)
         initial = [zdt1(j["config"]) for j in asked(events) if not j["info"]["model_based"]]
         assert len(initial) == 11
@@ -274,7 +262,7 @@ def test_moea_never_reproposes_and_keeps_the_pareto_set(tmp_path):
     space = ConfigSpaceSpace("grid", ConfigurationSpace({"a": ["0", "1", "2", "3"], "b": ["0", "1", "2", "3"],
                                                          "c": ["0", "1"]}), has_spec=False)
     s = MOEA(space, objectives=["f1", "f2"], seed=0, max_budget=1.0, population_size=6)
-    events = run(s, Grid(), tmp_path / "r", capacity=3, evaluations=28)
+    events = drive_to_log(s, Grid(), tmp_path / "r", capacity=3, evaluations=28)
     jobs = asked(events)
     assert len(jobs) == 28 and len(set(hashes(space, events))) == 28  # of 32 points: many mutations collide
     assert [j["info"]["origin"] for j in jobs[:6]] == ["initial population"] * 6
@@ -288,9 +276,9 @@ def test_moea_never_reproposes_and_keeps_the_pareto_set(tmp_path):
 
 def test_moea_deterministic_and_bad_option(tmp_path):
     space = zdt_space()
-    a = run(MOEA(space, objectives=["f1", "f2"], seed=2, max_budget=1.0, population_size=5), ZDT1(),
+    a = drive_to_log(MOEA(space, objectives=["f1", "f2"], seed=2, max_budget=1.0, population_size=5), ZDT1(),
             tmp_path / "a", capacity=2, evaluations=15)
-    b = run(MOEA(space, objectives=["f1", "f2"], seed=2, max_budget=1.0, population_size=5), ZDT1(),
+    b = drive_to_log(MOEA(space, objectives=["f1", "f2"], seed=2, max_budget=1.0, population_size=5), ZDT1(),
             tmp_path / "b", capacity=2, evaluations=15)
     assert [j["config"] for j in asked(a)] == [j["config"] for j in asked(b)]
     with pytest.raises(StrategyError, match=r"^moea option population_size: must be an integer >= 2, got 1$"):
@@ -323,7 +311,7 @@ def test_nb201_runs_without_duplicates(tmp_path, name):
         s = mobo(space, n_initial=6, batch_size=4)
     else:
         s = MOEA(space, objectives=["f1", "f2"], seed=0, max_budget=1.0, population_size=8)
-    events = run(s, CellCosts(space), tmp_path / "r", capacity=4, evaluations=18)
+    events = drive_to_log(s, CellCosts(space), tmp_path / "r", capacity=4, evaluations=18)
     assert len(set(hashes(space, events))) == len(asked(events)) == 18
     if name == "mobo":
         assert sum(j["info"]["model_based"] for j in asked(events)) >= 8
@@ -353,7 +341,7 @@ def test_hnag_known_objectives_exact_params_and_invalid_vectors(tmp_path):
              exact={"params": GeneratorCosts.params}, n_initial=6, batch_size=3, **FAST)
     assert [(o.name, o.learned, o.transform) for o in s.proposer.objectives] == [
         ("error", True, "none"), ("params", False, "log")]
-    events = run(s, GeneratorCosts(), tmp_path / "r", capacity=3, evaluations=14)
+    events = drive_to_log(s, GeneratorCosts(), tmp_path / "r", capacity=3, evaluations=14)
     jobs = asked(events)
     assert len(set(hashes(space, events))) == len(jobs) == 14
     assert all(space.is_valid(j["config"]) for j in jobs)

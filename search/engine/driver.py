@@ -113,8 +113,9 @@ def drive(strategy: Strategy, pool: Pool, log: RunLog, *, seed: int, evaluations
     pending, finished = replay(strategy, events, seed, by_session)
     if extend:
         strategy.extend(**extend)
+    configs = {job.id: space.to_config(job.point) for job in pending.values()}
     for job in pending.values():  # running when the last session ended: run again
-        pool.submit(job.id, space.to_config(job.point), job.budget, seed)
+        pool.submit(job.id, configs[job.id], job.budget, seed)
     new = 0
     while True:
         room = pool.capacity - len(pending)
@@ -122,12 +123,13 @@ def drive(strategy: Strategy, pool: Pool, log: RunLog, *, seed: int, evaluations
         if room > 0 and (left is None or left > 0) and not strategy.done:
             n = room if left is None else min(room, left)
             jobs = strategy.ask(n, list(pending.values()))
+            configs.update((j.id, space.to_config(j.point)) for j in jobs)
             log.append({"event": "ask", "seed": seed, "n": n,
-                        "jobs": [{"id": j.id, "config": space.to_config(j.point), "budget": j.budget,
-                                  "info": dict(j.info)} for j in jobs]})
+                        "jobs": [{"id": j.id, "config": configs[j.id], "budget": j.budget, "info": dict(j.info)}
+                                 for j in jobs]})
             for job in jobs:
                 pending[job.id] = job
-                pool.submit(job.id, space.to_config(job.point), job.budget, seed)
+                pool.submit(job.id, configs[job.id], job.budget, seed)
         if not pending or (stop is not None and stop()):
             return new
         for done in pool.wait():
@@ -135,7 +137,7 @@ def drive(strategy: Strategy, pool: Pool, log: RunLog, *, seed: int, evaluations
             ev = done.evaluation
             record = log.append({
                 "event": "result", "seed": seed, "phase": "search", "job": job.id,
-                "config": space.to_config(job.point), "budget": job.budget, "status": ev.status,
+                "config": configs.pop(job.id), "budget": job.budget, "status": ev.status,
                 "metrics": _finite(ev.metrics), "error": ev.error, "info": {**dict(job.info), **ev.info},
                 "worker": done.worker, "eval_s": round(float(done.eval_s), 6)})
             strategy.tell(job, to_result(ev.status, ev.metrics, ev.error, strategy.objectives))

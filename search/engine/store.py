@@ -19,7 +19,7 @@ Events (every line has "event", "seed", "session" and "t", a unix time):
 
 A "result" line is self-contained (configuration and budget repeated), so reports read result lines only. A
 job asked for but without a result was running when the master died: a resume runs it again. A last line cut
-short by a crash is moved aside (see `search.runstore.read_jsonl`); any other unreadable line is an error.
+short by a crash is moved aside (`read_jsonl`); any other unreadable line is an error.
 
 Durability: lines are flushed to the OS before the strategy hears of them (a killed master loses nothing);
 `fsync=True` (training runs) also forces them to disk.
