@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "dominates",
     "non_dominated_mask",
+    "hypervolume_improvements",
     "pareto_front",
     "non_dominated_sort",
     "crowding_distance",
@@ -168,6 +169,22 @@ def hypervolume(Y, ref) -> float:
     """Exact hypervolume dominated by ``Y`` and bounded by ``ref`` in any number of objectives (minimisation)."""
     P, ref = _inside(Y, ref)
     return _hso(P, ref) if P.shape[0] else 0.0
+
+
+def hypervolume_improvements(C, Y, ref) -> np.ndarray:
+    """For each row of ``C``: the hypervolume that adding it to the points ``Y`` would gain (bounded by
+    ``ref``, minimisation); 0 for a row that ``Y`` weakly dominates or that lies outside ``ref``."""
+    C = _as_points(C)
+    P, ref = _inside(Y, ref)
+    base = _hso(P, ref) if P.shape[0] else 0.0
+    gain = np.zeros(C.shape[0])
+    inside = np.all(C < ref, axis=1)
+    if P.shape[0]:  # weakly dominated rows gain nothing: skip the exact computation for them
+        inside &= ~np.any(np.all(P[None, :, :] <= C[:, None, :], axis=2), axis=1)
+    for i in np.flatnonzero(inside):
+        S = np.vstack([P, C[i]])
+        gain[i] = _hso(S[non_dominated_mask(S)], ref) - base
+    return np.maximum(gain, 0.0)
 
 
 def reference_point(Y, margin: float = 0.1) -> np.ndarray:

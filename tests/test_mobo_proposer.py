@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from search.mobo.acquisition import log_uncertainty_volume, nsga2, usemo_candidates
+from search.mobo.acquisition import Candidates, hvi_batch, log_uncertainty_volume, nsga2, usemo_candidates
 from search.objectives import Objective, get_objective, objective_matrix, objectives_from_names
 from search.mobo.penalisation import (estimate_lipschitz, finite_difference_gradient, hard_penaliser,
                                       penalisation_radii, select_batch)
@@ -142,6 +142,24 @@ def test_usemo_picks_the_pareto_point_with_the_largest_uncertainty_volume():
     assert lv[0] == pytest.approx(np.log(2.0))
     with pytest.raises(ValueError):
         usemo_candidates(predict, 1, np.array([False, False]), rng=np.random.default_rng(0))
+
+
+def test_hvi_batch_fills_the_largest_gap_then_believes_its_pick():
+    observed = np.array([[0.0, 1.0], [1.0, 0.0], [0.9, 0.9]])  # front (0, 1), (1, 0); ref (1.1, 1.1)
+    # candidates 0 and 1 sit in the same gap, 1 slightly better; candidate 2 is in the corner with a smaller
+    # gain; candidate 3 is dominated even optimistically
+    lcb_ = np.array([[0.5, 0.5], [0.45, 0.45], [0.2, 0.9], [1.0, 1.0]])
+    mean = lcb_ + 0.05
+    cands = Candidates(X=np.eye(4), mean=mean, std=np.full((4, 2), 0.05), acquisition=lcb_,
+                       front=np.array([0, 0, 0, 1]), log_volume=np.zeros(4))
+    order = hvi_batch(cands, observed, 3)
+    # after believing candidate 1 at (0.5, 0.5), candidate 0 adds nothing and the corner point comes next
+    assert order.tolist()[:2] == [1, 2]
+    # a pending point believed at the gap sends the first pick to the corner
+    assert hvi_batch(cands, observed, 1, believed=np.array([[0.4, 0.4]])).tolist() == [2]
+    # with nothing left to improve, the pick is USeMO's: best front, largest uncertainty volume
+    cands.log_volume[:] = [0.0, 0.0, 1.0, 5.0]
+    assert hvi_batch(cands, observed, 1, believed=np.array([[0.0, 0.0]])).tolist() == [2]
 
 
 # --------------------------------------------------------------------------------------------------- objectives

@@ -4,8 +4,9 @@ import itertools
 import numpy as np
 import pytest
 
-from search.pareto import (crowding_distance, dominates, hypervolume, hypervolume_2d, hypervolume_per_iteration,
-                           non_dominated_mask, non_dominated_sort, pareto_front, reference_point)
+from search.pareto import (crowding_distance, dominates, hypervolume, hypervolume_2d, hypervolume_improvements,
+                           hypervolume_per_iteration, non_dominated_mask, non_dominated_sort, pareto_front,
+                           reference_point)
 
 
 def brute_force_hypervolume(Y, ref):
@@ -121,3 +122,19 @@ def test_crowding_distance_and_reference_point():
     # point 1: (2-0)/4 + (4-1)/4 = 1.25 ; point 2: (4-1)/4 + (2-0)/4 = 1.25
     np.testing.assert_allclose(cd[1:3], [1.25, 1.25])
     np.testing.assert_allclose(reference_point(Y, margin=0.1), [4.4, 4.4])
+
+
+def test_hypervolume_improvements_hand_computed_and_brute_force():
+    front = np.array([A, B, C], dtype=float)  # (1, 5), (2, 3), (4, 1); ref (6, 6): volume 17
+    C_ = np.array([(3, 2), (2, 3), (3, 4), (7, 0), (0, 0)], dtype=float)
+    gain = hypervolume_improvements(C_, front, (6, 6))
+    # (3, 2) adds the box [3, 4] x [2, 3]; a copy of B and the dominated (3, 4) add nothing; (7, 0) lies
+    # outside the reference point; (0, 0) dominates everything: 36 - 17
+    np.testing.assert_allclose(gain, [1.0, 0.0, 0.0, 0.0, 19.0])
+    rng = np.random.default_rng(3)
+    for m in (2, 3):
+        Y, cands = rng.random((6, m)), rng.random((8, m))
+        ref = np.full(m, 1.1)
+        expected = [brute_force_hypervolume(np.vstack([Y, c]), ref) - brute_force_hypervolume(Y, ref)
+                    for c in cands]
+        np.testing.assert_allclose(hypervolume_improvements(cands, Y, ref), expected, atol=1e-12)

@@ -148,3 +148,24 @@ def test_configspace_api_assumptions():
     vector[names.index("top_k")], vector[names.index("top_n")] = 1.0, 0.0  # top_k = 5, top_n = 3
     with pytest.raises(Exception):
         CS.Configuration(space, vector=vector).check_valid_configuration()
+
+
+@pytest.mark.parametrize("name", ["hnag-full", "nb201", "nb101"])
+def test_one_hot_vectors_round_trip_and_order_nothing(name):
+    space = spaces.make_space(name)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        point = space.sample(rng)
+        f = space.one_hot_vector(point)
+        assert f.shape == (space.one_hot_size,) and np.all((f >= 0) & (f <= 1))
+        assert space.hash(space.from_one_hot_vector(f)) == space.hash(point)
+    # every categorical of k > 2 values is k coordinates, exactly one of them set
+    kinds = space.vector_kinds
+    f = space.one_hot_vector(space.sample(rng))
+    at = 0
+    for k in kinds:
+        if k > 2:
+            assert sorted(f[at:at + k].tolist()) == [0.0] * (k - 1) + [1.0]
+        at += k if k > 2 else 1
+    with pytest.raises(ValueError, match="one-hot vector"):
+        space.from_one_hot_vector(np.zeros(space.one_hot_size + 1))

@@ -23,9 +23,10 @@ from typing import Callable
 
 import numpy as np
 
-from search.pareto import crowding_distance, non_dominated_sort, rank_and_crowding
+from search.pareto import (crowding_distance, hypervolume_improvements, non_dominated_mask, non_dominated_sort,
+                           rank_and_crowding)
 
-__all__ = ["Candidates", "lcb", "log_uncertainty_volume", "nsga2", "random_search_archive", "usemo_candidates"]
+__all__ = ["Candidates", "hvi_batch", "lcb", "log_uncertainty_volume", "nsga2", "random_search_archive", "usemo_candidates"]
 
 PredictFn = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
@@ -144,11 +145,14 @@ class Candidates:
 
 def usemo_candidates(predict: PredictFn, dim: int, learned: np.ndarray, *, kappa: float = 1.0,
                      inner: str = "nsga2", pop_size: int = 48, generations: int = 20, n_random: int = 2000,
-                     initial: np.ndarray | None = None, rng: np.random.Generator) -> Candidates:
+                     initial: np.ndarray | None = None, pool: np.ndarray | None = None,
+                     rng: np.random.Generator) -> Candidates:
     """Run steps 1-2 of USeMO and score every candidate for step 3.
 
     ``predict(X) -> (mean, std)`` returns arrays of shape (n, M) in modelling units for all objectives (std = 0
-    for exact ones); ``learned`` is the boolean mask of learned objectives. ``inner`` is "nsga2" or "random".
+    for exact ones); ``learned`` is the boolean mask of learned objectives. ``inner`` is "nsga2", "random" or
+    "pool": the rows of ``pool`` are the candidates as they are (a discrete space's caller builds them from
+    valid points, where a continuous optimiser would mostly propose vectors that round to a few points).
     """
     learned = np.asarray(learned, dtype=bool)
     if not learned.any():
@@ -169,8 +173,12 @@ def usemo_candidates(predict: PredictFn, dim: int, learned: np.ndarray, *, kappa
         nsga2(evaluate, dim, pop_size=pop_size, generations=generations, rng=rng, initial=initial)
     elif inner == "random":
         random_search_archive(evaluate, dim, n=n_random, rng=rng, initial=initial)
+    elif inner == "pool":
+        if pool is None or len(pool) == 0:
+            raise ValueError("inner optimiser 'pool' needs a non-empty pool of candidates")
+        evaluate(np.atleast_2d(np.asarray(pool, dtype=np.float64)))
     else:
-        raise ValueError(f"inner optimiser must be 'nsga2' or 'random', got {inner!r}")
+        raise ValueError(f"inner optimiser must be 'nsga2', 'random' or 'pool', got {inner!r}")
 
     X = np.vstack(cache["X"])
     mean, std = np.vstack(cache["mean"]), np.vstack(cache["std"])
@@ -186,3 +194,37 @@ def usemo_candidates(predict: PredictFn, dim: int, learned: np.ndarray, *, kappa
         front[idx] = r
     return Candidates(X=X, mean=mean, std=std, acquisition=acq, front=front,
                       log_volume=log_uncertainty_volume(std, kappa, learned))
+
+
+# --------------------------------------------------------------------------------------------------- HVI
+def hvi_batch(cands: Candidates, observed: np.ndarray, batch_size: int,
+              believed: np.ndarray | None = None) -> np.ndarray:
+    """Indices of up to ``batch_size`` candidates chosen greedily by optimistic hypervolume improvement.
+
+    Each pick maximises the hypervolume that the candidate's LCB vector would add to the front of ``observed``
+    (modelling units; the reference point is their worst value plus 10% of the range) and of the points
+    believed so far; the pick is then believed at its predictive mean (the kriging believer), so the next pick
+    looks elsewhere. ``believed``: the predicted means of pending points, believed from the start. When no
+    candidate improves the believed front, the pick is USeMO's: the largest uncertainty volume in the best
+    remaining acquisition front.
+    """
+    observed = np.atleast_2d(np.asarray(observed, dtype=np.float64))
+    lo, hi = observed.min(axis=0), observed.max(axis=0)
+    ref = hi + 0.1 * np.where(hi > lo, hi - lo, 1.0)
+    front = observed[non_dominated_mask(observed)]
+    if believed is not None and len(believed):
+        front = np.vstack([front, np.atleast_2d(believed)])
+    available = np.ones(cands.X.shape[0], dtype=bool)
+    chosen: list[int] = []
+    while len(chosen) < batch_size and available.any():
+        idx = np.flatnonzero(available)
+        gain = hypervolume_improvements(cands.acquisition[idx], front, ref)
+        if gain.max() > 0:
+            i = int(idx[np.argmax(gain)])
+        else:
+            best = idx[cands.front[idx] == cands.front[idx].min()]
+            i = int(best[np.argmax(cands.log_volume[best])])
+        chosen.append(i)
+        available[i] = False
+        front = np.vstack([front, cands.mean[i]])
+    return np.asarray(chosen, dtype=int)

@@ -95,11 +95,14 @@ class BatchSelection:
 def select_batch(X: np.ndarray, log_score: np.ndarray, front: np.ndarray, batch_size: int,
                  radius_of: Callable[[np.ndarray], np.ndarray], score_of: Callable[[np.ndarray], np.ndarray],
                  *, rng: np.random.Generator, pending: np.ndarray | None = None, n_fallback: int = 512,
-                 max_halvings: int = 30) -> BatchSelection:
+                 max_halvings: int = 30, fresh: bool = True) -> BatchSelection:
     """Greedy batch selection with hard exclusion balls (see the module docstring).
 
     X, log_score, front: the candidate pool (points, log uncertainty volume, acquisition front index).
     radius_of(P) -> radii of points P; score_of(P) -> log scores of fresh fallback points P.
+    fresh: False for a pool of valid points of a discrete space, where a uniform vector means nothing: when
+    the balls cover the remaining candidates the radii are halved instead, and the batch may come back shorter
+    than asked once every candidate is taken.
     """
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
     dim = X.shape[1]
@@ -126,7 +129,7 @@ def select_batch(X: np.ndarray, log_score: np.ndarray, front: np.ndarray, batch_
         D = np.linalg.norm(P[:, None, :] - np.asarray(centres)[None, :, :], axis=-1)
         return np.all(D >= np.asarray(radii)[None, :], axis=1)
 
-    while len(chosen_X) < batch_size:
+    while len(chosen_X) < batch_size and (fresh or available.any()):
         ok = available & outside(X)
         if ok.any():
             best_front = front[ok].min()
@@ -136,7 +139,7 @@ def select_batch(X: np.ndarray, log_score: np.ndarray, front: np.ndarray, batch_
             available[i] = False
             chosen_idx.append(i)
         else:
-            P = rng.random((n_fallback, dim))
+            P = rng.random((n_fallback, dim)) if fresh else np.zeros((0, dim))
             P = P[outside(P)]
             if P.shape[0] == 0:
                 if halvings >= max_halvings:
@@ -151,5 +154,5 @@ def select_batch(X: np.ndarray, log_score: np.ndarray, front: np.ndarray, batch_
         centres.append(x)
         radii.append(float(np.asarray(radius_of(x[None, :])).reshape(-1)[0]) / (2.0 ** halvings))
     r = np.asarray(radii)
-    return BatchSelection(X=np.asarray(chosen_X), radii=r[n_pending:], index=np.asarray(chosen_idx),
+    return BatchSelection(X=np.asarray(chosen_X).reshape(-1, dim), radii=r[n_pending:], index=np.asarray(chosen_idx),
                           pending_radii=r[:n_pending], halvings=halvings)

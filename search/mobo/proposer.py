@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from search.pareto import hypervolume_per_iteration, non_dominated_mask
-from search.mobo.acquisition import Candidates, log_uncertainty_volume, usemo_candidates
+from search.mobo.acquisition import Candidates, hvi_batch, log_uncertainty_volume, usemo_candidates
 from search.objectives import DEFAULT_OBJECTIVES, Objective, get_objective
 from search.mobo.penalisation import (BatchSelection, estimate_lipschitz, finite_difference_gradient,
                                       penalisation_radii, select_batch)
@@ -87,7 +87,8 @@ class MOBOProposer:
     def __init__(self, dim: int, objectives: Sequence[Objective | str] = DEFAULT_OBJECTIVES, *,
                  decode: Callable[[np.ndarray], Any] | None = None, batch_size: int = 8,
                  n_initial: int | None = None, surrogate_factory: SurrogateFactory | None = None,
-                 kappa: float = 1.0, uncertainty: str = "epistemic", inner: str = "nsga2",
+                 kappa: float = 1.0, uncertainty: str = "epistemic", acquisition: str = "usemo",
+                 inner: str = "nsga2",
                  pop_size: int = 48, generations: int = 20, n_random: int = 2000,
                  min_radius: float = 0.02, max_radius: float = 0.5, lipschitz_samples: int = 256,
                  seed: int = 0):
@@ -105,6 +106,8 @@ class MOBOProposer:
                              "nothing to model (enumerate or optimise them directly)")
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if acquisition not in ("usemo", "hvi"):
+            raise ValueError(f"acquisition must be 'usemo' or 'hvi', got {acquisition!r}")
         if uncertainty not in ("epistemic", "total"):
             raise ValueError(f"uncertainty must be 'epistemic' or 'total', got {uncertainty!r}")
         if not 0 <= min_radius <= max_radius:
@@ -115,6 +118,7 @@ class MOBOProposer:
         self.n_initial = int(n_initial) if n_initial is not None else 2 * self.batch_size
         self.surrogate_factory = surrogate_factory or default_surrogate_factory()
         self.kappa, self.uncertainty, self.inner = float(kappa), uncertainty, inner
+        self.acquisition = acquisition
         self.pop_size, self.generations, self.n_random = int(pop_size), int(generations), int(n_random)
         self.min_radius, self.max_radius = float(min_radius), float(max_radius)
         self.lipschitz_samples = int(lipschitz_samples)
@@ -250,8 +254,11 @@ class MOBOProposer:
         strata = np.column_stack([self.rng.permutation(n) for _ in range(self.dim)])
         return (strata + self.rng.random((n, self.dim))) / n
 
-    def propose(self, batch_size: int | None = None, pending: np.ndarray | None = None) -> np.ndarray:
-        """The next batch, shape (B, dim), in [0, 1]^dim. ``pending``: points submitted but not yet told."""
+    def propose(self, batch_size: int | None = None, pending: np.ndarray | None = None,
+                pool: np.ndarray | None = None) -> np.ndarray:
+        """The next batch, shape (B, dim), in [0, 1]^dim. ``pending``: points submitted but not yet told.
+        ``pool``: candidate points to choose from instead of running the inner optimiser (a discrete space's
+        valid points); the batch may then be shorter than B once the pool is used up."""
         B = self.batch_size if batch_size is None else int(batch_size)
         if B < 1:
             raise ValueError("batch_size must be >= 1")
@@ -269,11 +276,31 @@ class MOBOProposer:
         best = np.array([np.nanmin(Ym[:, k]) for k in range(M)])
         seeds = self._X[complete][non_dominated_mask(Ym[complete])]
         cands: Candidates = usemo_candidates(
-            self.predict, self.dim, self.learned, kappa=self.kappa, inner=self.inner, pop_size=self.pop_size,
-            generations=self.generations, n_random=self.n_random, initial=seeds[: self.pop_size // 2],
-            rng=self.rng)
+            self.predict, self.dim, self.learned, kappa=self.kappa, inner="pool" if pool is not None else self.inner,
+            pop_size=self.pop_size, generations=self.generations, n_random=self.n_random,
+            initial=seeds[: self.pop_size // 2], pool=pool, rng=self.rng)
 
         lipschitz = np.full(M, np.nan)
+        if self.acquisition == "hvi":
+            believed = self.predict(pending)[0] if pending is not None and len(pending) else None
+            index = hvi_batch(cands, Ym[complete], B, believed)
+            sel = BatchSelection(X=cands.X[index], radii=np.zeros(len(index)), index=index,
+                                 pending_radii=np.zeros(0), halvings=0)
+        else:
+            sel = self._penalised_batch(cands, B, Ym, pending, fresh=pool is None, lipschitz=lipschitz)
+        mean, std = self.predict(sel.X)
+        front = np.where(sel.index >= 0, cands.front[np.maximum(sel.index, 0)], -1)
+        self.last_info = ProposalInfo(
+            iteration=self.iteration, initial_design=False, X=sel.X, radii=sel.radii,
+            pending_radii=sel.pending_radii, lipschitz=lipschitz, best=best, mean=mean, std=std,
+            log_volume=log_uncertainty_volume(std, self.kappa, self.learned), front=front,
+            n_candidates=int(cands.X.shape[0]), halvings=sel.halvings, fit_time_s=fit_times)
+        return sel.X
+
+    def _penalised_batch(self, cands: Candidates, B: int, Ym: np.ndarray, pending: np.ndarray | None, *,
+                         fresh: bool, lipschitz: np.ndarray) -> BatchSelection:
+        """USeMO's batch by hard local penalisation; fills ``lipschitz`` (per learned objective) in place."""
+        best = np.array([np.nanmin(Ym[:, k]) for k in range(Ym.shape[1])])
         for k, o in enumerate(self.objectives):
             if o.learned:
                 lipschitz[k] = estimate_lipschitz(self._gradient_fn(o.name), self.dim, rng=self.rng,
@@ -287,16 +314,8 @@ class MOBOProposer:
         def score_of(P: np.ndarray) -> np.ndarray:
             return log_uncertainty_volume(self.predict(P)[1], self.kappa, self.learned)
 
-        sel: BatchSelection = select_batch(cands.X, cands.log_volume, cands.front, B, radius_of, score_of,
-                                           rng=self.rng, pending=pending)
-        mean, std = self.predict(sel.X)
-        front = np.where(sel.index >= 0, cands.front[np.maximum(sel.index, 0)], -1)
-        self.last_info = ProposalInfo(
-            iteration=self.iteration, initial_design=False, X=sel.X, radii=sel.radii,
-            pending_radii=sel.pending_radii, lipschitz=lipschitz, best=best, mean=mean, std=std,
-            log_volume=log_uncertainty_volume(std, self.kappa, self.learned), front=front,
-            n_candidates=int(cands.X.shape[0]), halvings=sel.halvings, fit_time_s=fit_times)
-        return sel.X
+        return select_batch(cands.X, cands.log_volume, cands.front, B, radius_of, score_of, rng=self.rng,
+                            pending=pending, fresh=fresh)
 
     def propose_configs(self, batch_size: int | None = None, pending: np.ndarray | None = None) -> list[Any]:
         """``propose`` followed by ``decode`` of every point."""

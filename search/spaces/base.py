@@ -9,7 +9,8 @@ What each family of strategies needs:
 | need | methods | used by |
 |---|---|---|
 | sampling, validity, identity | `sample`, `is_valid`, `hash` | every strategy |
-| unit-hypercube vector | `to_vector`, `from_vector`, `vector_kinds` | BOHB's KDE, MOBO, BANANAS on spaces without paths |
+| unit-hypercube vector | `to_vector`, `from_vector`, `vector_kinds` | BOHB's KDE, BANANAS on spaces without paths |
+| one-hot vector | `one_hot_vector`, `from_one_hot_vector` | MOBO's surrogates |
 | local moves | `mutate`, `neighbours` | evolution, local search, BANANAS/BONAS candidate generation |
 | feature encodings | `encodings`, `encode` | BANANAS's predictor (path encodings on cells, `vector` elsewhere) |
 | graph view | `has_graph`, `gcn_graph` | BONAS's GCN |
@@ -121,6 +122,32 @@ class Space(ABC):
         kinds = np.asarray(self.vector_kinds)
         u = np.clip(np.asarray(unit, dtype=np.float64), 0.0, 1.0)
         v = np.where(kinds > 1, np.rint(u * np.maximum(kinds - 1, 1)), u)
+        return self.from_vector(v)
+
+    @property
+    def one_hot_size(self) -> int:
+        """Length of a `one_hot_vector`."""
+        return sum(k if k > 2 else 1 for k in self.vector_kinds)
+
+    def one_hot_vector(self, point: Any) -> np.ndarray:
+        """`to_vector` with each categorical coordinate of k > 2 values as k one-hot coordinates (continuous and
+        binary coordinates as in `unit_vector`): a model then sees no order among a categorical's values."""
+        v, kinds = self.to_vector(point), self.vector_kinds
+        parts = [np.eye(k)[int(round(x))] if k > 2 else np.array([x / max(k - 1, 1)]) for x, k in zip(v, kinds)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def from_one_hot_vector(self, features: Sequence[float]) -> Any | None:
+        """The point of a `one_hot_vector` (each one-hot block read by its largest entry), or None if invalid."""
+        f = np.asarray(features, dtype=np.float64).reshape(-1)
+        v, at = [], 0
+        for k in self.vector_kinds:
+            width = k if k > 2 else 1
+            block = f[at:at + width]
+            v.append(float(np.argmax(block)) if k > 2 else float(np.clip(block[0], 0.0, 1.0)) * max(k - 1, 1))
+            at += width
+        if at != f.shape[0]:
+            raise ValueError(f"one-hot vector: space {self.name} has {self.one_hot_size} coordinates, got "
+                             f"{f.shape[0]}")
         return self.from_vector(v)
 
     # -- local moves --------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """`mobo`: batch multi-objective Bayesian optimisation, the NAGO paper's search (Ru, Esperanca and Carlucci,
-2020, "Neural Architecture Generator Optimization"), on any space through its unit-hypercube vectors.
+2020, "Neural Architecture Generator Optimization"), on any space through its one-hot vectors.
 
     strategy = make_strategy("mobo", space, objectives=["error", "params"], seed=0, exact=evaluator.exact())
 
@@ -8,12 +8,25 @@ The method's parts live in `search.mobo` (`MOBOProposer`): one Bayesian neural n
 objective, their Pareto set by NSGA-II, the candidate of largest uncertainty volume) and a batch by hard local
 penalisation (Alvi et al., 2019). This module maps the ask/tell interface onto it:
 
-- Encoding: a point is `space.unit_vector(point)`; a proposed vector is decoded by `space.from_unit_vector`
-  (categorical coordinates rounded). A vector that decodes to no valid point (NB101, K >= N on hnag) or to a
-  point already proposed is skipped: the proposer is asked for `oversample` times more points than needed and
-  the first valid new ones in its greedy order are taken; slots still empty get random new points from the
-  space's prior (`model_based` false, with the reason). Exact objectives see such a candidate as infeasible
-  (value 1e12).
+- Encoding (`encoding`): the surrogates see `space.one_hot_vector(point)` by default: every categorical
+  coordinate of k > 2 values becomes k one-hot coordinates, continuous ones stay in [0, 1]. Departure from
+  the paper, whose generator space is continuous: with the paper's unit-hypercube vector (`encoding="unit"`,
+  categorical indices scaled to [0, 1]) a categorical is given an order that it does not have. Measured on
+  NB201 (error of 1,000 held-out cells after fitting 100, heteroscedastic BNN, 500 SGHMC steps): Spearman
+  0.007 with "unit" (the BNN learns nothing) against 0.72 with "onehot". On a continuous space both are the
+  same vector.
+- Candidates (`inner`): on a space whose coordinates are all categorical (cells) the acquisition is maximised
+  over a pool of valid points (`inner="pool"`, the default there): every neighbour and one two-step mutation
+  of each Pareto-optimal observed point and `pool_random` (200) draws from the prior, points already
+  proposed left out. A continuous inner optimiser would mostly propose vectors that round to few points.
+  Elsewhere NSGA-II (`inner="nsga2"`, the paper's) or random search runs on the encoded hypercube; a vector
+  that decodes to no valid point (NB101, K >= N on hnag) or to a point already proposed is skipped: the
+  proposer is asked for `oversample` times more points than needed and the first valid new ones in its
+  greedy order are taken; slots still empty get random new points from the space's prior (`model_based`
+  false, with the reason). Exact objectives see such a candidate as infeasible (value 1e12).
+- Acquisition (`acquisition`): "usemo" (default, the paper's: LCB Pareto set, largest uncertainty volume,
+  batch by hard local penalisation) or "hvi" (greedy optimistic hypervolume improvement of the LCB vector,
+  each pick believed at its mean; see `search.mobo.acquisition.hvi_batch`).
 - Initial design: until `n_initial` successful evaluations exist (default 2 x batch size; the first ask's n
   when `batch_size` is not given), jobs are random new points of the space's prior (`space.sample`, which
   respects conditions and forbidden clauses; the proposer's own Latin-hypercube design is not used).
@@ -67,6 +80,8 @@ __all__ = ["INFEASIBLE", "MOBO", "draw_new_point", "mobo_objective"]
 #: value of an exact objective at a candidate vector that decodes to no valid point (or gives no finite value)
 INFEASIBLE = 1e12
 _SURROGATES = ("heteroscedastic", "homoscedastic")
+_ENCODINGS = ("onehot", "unit")
+_INNER = ("pool", "nsga2", "random")
 
 
 def draw_new_point(space: Any, rng: np.random.Generator, seen: set[str], tries: int = 100) -> Any | None:
@@ -127,9 +142,11 @@ class MOBO(Strategy):
     """Batch multi-objective BO (see the module docstring for the rules and every option).
 
     Options: batch_size (None or >= 1), n_initial (>= 2), surrogate ("heteroscedastic" | "homoscedastic"),
-    kappa (> 0, LCB multiplier), uncertainty ("epistemic" | "total"), oversample (>= 1), the BNN's
-    num_steps / num_burn_in_steps / keep_every / lr / mdecay / sampler_batch_size / n_hidden / n_layers, the
-    acquisition's inner optimiser inner ("nsga2" | "random") / pop_size / generations, and warm_start.
+    kappa (> 0, LCB multiplier), uncertainty ("epistemic" | "total"), acquisition ("usemo" | "hvi"),
+    encoding ("onehot" | "unit"), oversample (>= 1), the BNN's num_steps / num_burn_in_steps / keep_every /
+    lr / mdecay / sampler_batch_size / n_hidden / n_layers, the acquisition's candidates inner ("pool" |
+    "nsga2" | "random"; default pool on all-categorical spaces, else nsga2) / pool_random (>= 0) / pop_size /
+    generations, and warm_start.
     """
 
     name = "mobo"
@@ -139,10 +156,12 @@ class MOBO(Strategy):
     def __init__(self, space: Any, *, objectives: Sequence[str], seed: int, max_budget: float,
                  min_budget: float | None = None, exact: Mapping[str, Callable[[Any], float]] | None = None,
                  batch_size: int | None = None, n_initial: int | None = None, surrogate: str = "heteroscedastic",
-                 kappa: float = 1.0, uncertainty: str = "epistemic", oversample: int = 2,
+                 kappa: float = 1.0, uncertainty: str = "epistemic", acquisition: str = "usemo",
+                 oversample: int = 2,
                  num_steps: int = 1000, num_burn_in_steps: int = 500, keep_every: int = 10, lr: float = 1e-2,
                  mdecay: float = 0.05, sampler_batch_size: int = 20, n_hidden: int = 10, n_layers: int = 3,
-                 inner: str = "nsga2", pop_size: int = 48, generations: int = 20,
+                 encoding: str = "onehot", inner: str | None = None, pool_random: int = 200,
+                 pop_size: int = 48, generations: int = 20,
                  warm_start: Sequence[Mapping[str, Any]] = ()) -> None:
         super().__init__(space, objectives=objectives, seed=seed, max_budget=max_budget, min_budget=min_budget,
                          exact=exact)
@@ -168,15 +187,24 @@ class MOBO(Strategy):
         except ValueError as exc:
             raise StrategyError(f"mobo sampler options: {str(exc).splitlines()[0]}") from None
         factory = default_surrogate_factory(_choice("surrogate", surrogate, _SURROGATES), **sampler)
+        if _choice("encoding", encoding, _ENCODINGS) == "onehot":
+            self._encode, decode, dim = space.one_hot_vector, space.from_one_hot_vector, space.one_hot_size
+        else:
+            self._encode, decode, dim = space.unit_vector, space.from_unit_vector, len(space.vector_kinds)
+        discrete = all(k > 0 for k in space.vector_kinds)
+        self.inner = _choice("inner", "pool" if inner is None and discrete else inner or "nsga2", _INNER)
+        self.pool_random = _integer("pool_random", pool_random, 0)
         self.proposer = MOBOProposer(
-            len(space.vector_kinds), [mobo_objective(n, self.exact.get(n)) for n in self.objectives],
-            decode=space.from_unit_vector, batch_size=1,
+            dim, [mobo_objective(n, self.exact.get(n)) for n in self.objectives],
+            decode=decode, batch_size=1,
             # the strategy runs the initial design itself; the proposer only needs two points to fit
             n_initial=2, surrogate_factory=factory, kappa=_positive("kappa", kappa),
             uncertainty=_choice("uncertainty", uncertainty, ("epistemic", "total")),
-            inner=_choice("inner", inner, ("nsga2", "random")), pop_size=_integer("pop_size", pop_size, 4),
+            acquisition=_choice("acquisition", acquisition, ("usemo", "hvi")),
+            inner="nsga2" if self.inner == "pool" else self.inner, pop_size=_integer("pop_size", pop_size, 4),
             generations=_integer("generations", generations, 0), seed=int(self.rng.integers(2**31 - 1)))
         self._seen: set[str] = set()
+        self._points: list[Any] = []  # the observed points, row by row of the proposer's history
         self._queue: list[tuple[Any, dict[str, Any]]] = []
         self._complete = 0       # observations with every objective finite in modelling units
         self._proposals = 0      # model fits so far
@@ -203,8 +231,9 @@ class MOBO(Strategy):
         self._observe(point, values)
 
     def _observe(self, point: Any, values: Sequence[float]) -> None:
-        u = np.clip(self.space.unit_vector(point), 0.0, 1.0)
+        u = np.clip(self._encode(point), 0.0, 1.0)
         self.proposer.tell(u[None, :], np.asarray([values], dtype=np.float64))
+        self._points.append(point)
         row = self.proposer.Y[-1]  # exact objectives missing from a warm start are filled in by the proposer
         if all(np.isfinite(o.forward(row[k])) for k, o in enumerate(self.proposer.objectives)):
             self._complete += 1
@@ -237,14 +266,42 @@ class MOBO(Strategy):
             jobs.append(self.new_job(point, model_based=False, reason=reason))
         return jobs
 
+    def _pool(self) -> np.ndarray:
+        """Candidates for a discrete space: every neighbour and a two-step mutation of each Pareto-optimal
+        observed point, and `pool_random` draws from the prior; points already proposed are left out."""
+        from search.pareto import non_dominated_mask
+
+        Y = self.proposer.Y
+        complete = np.flatnonzero(np.all(np.isfinite(Y), axis=1))
+        parents = [self._points[i] for i in complete[non_dominated_mask(Y[complete])]] if complete.size else []
+        chosen: dict[str, Any] = {}
+
+        def add(point: Any) -> None:
+            h = self.space.hash(point)
+            if h not in self._seen and h not in chosen:
+                chosen[h] = point
+
+        for parent in parents:
+            for point in self.space.neighbours(parent, self.rng):
+                add(point)
+            add(self.space.mutate(self.space.mutate(parent, self.rng), self.rng))
+        for _ in range(self.pool_random):
+            add(self.space.sample(self.rng))
+        return np.array([np.clip(self._encode(p), 0.0, 1.0) for p in chosen.values()]).reshape(
+            -1, self.proposer.dim)
+
     def _model_jobs(self, need: int, pending: Sequence[Job]) -> list[Job]:
         """Up to `need` jobs from one model fit (more are queued when `batch_size` asks for a larger batch)."""
         size = max(need, self.batch_size or 0)
-        centres = (np.clip(np.array([self.space.unit_vector(j.point) for j in pending]), 0.0, 1.0)
+        centres = (np.clip(np.array([self._encode(j.point) for j in pending]), 0.0, 1.0)
                    if pending else None)
         start = time.perf_counter()
+        pool = self._pool() if self.inner == "pool" else None
+        if pool is not None and len(pool) == 0:
+            self._fallback_reason = "no unseen candidate near the front; random new point"
+            return []
         try:
-            X = self.proposer.propose(size * self.oversample, pending=centres)
+            X = self.proposer.propose(size * self.oversample, pending=centres, pool=pool)
         except RuntimeError as exc:  # SGHMC diverged on every retry: this ask goes random, the next one refits
             self._fallback_reason = f"model fit failed ({str(exc).splitlines()[0]}); random new point"
             return []
@@ -254,7 +311,7 @@ class MOBO(Strategy):
         for x in X:
             if len(chosen) == size:
                 break
-            point = self.space.from_unit_vector(x)
+            point = self.proposer.decode(x)
             if point is None:
                 invalid += 1
                 continue
