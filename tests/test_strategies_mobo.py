@@ -304,16 +304,17 @@ class CellCosts(Evaluator):
                                  "f2": float(1.0 + conv + 0.1 * (idx == 4).sum())})
 
 
-@pytest.mark.parametrize("name", ["mobo", "moea"])
+@pytest.mark.parametrize("name", ["mobo", "mobo-hvi", "moea"])
 def test_nb201_runs_without_duplicates(tmp_path, name):
     space = make_space("nb201")
-    if name == "mobo":
-        s = mobo(space, n_initial=6, batch_size=4)
+    if name.startswith("mobo"):
+        s = mobo(space, n_initial=6, batch_size=4, acquisition="hvi" if name == "mobo-hvi" else "usemo")
+        assert s.inner == "pool" and s.proposer.dim == 30  # six edges, five one-hot ops each
     else:
         s = MOEA(space, objectives=["f1", "f2"], seed=0, max_budget=1.0, population_size=8)
     events = drive_to_log(s, CellCosts(space), tmp_path / "r", capacity=4, evaluations=18)
     assert len(set(hashes(space, events))) == len(asked(events)) == 18
-    if name == "mobo":
+    if name.startswith("mobo"):
         assert sum(j["info"]["model_based"] for j in asked(events)) >= 8
 
 
