@@ -1,21 +1,24 @@
-"""The public Python API; each function is what the `nago` sub-command of the same name calls."""
+"""The public Python API; each function is what the `nago` sub-command of the same name calls.
+
+torch, the training package and the search stack are imported by the functions that use them, so that
+`import nago` (and with it every `nago ... --help`) stays light.
+"""
 from __future__ import annotations
 
 import json
 from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 import hnag
-import training
 from hnag import ArchitectureSpec, GeneratorParams, RNAGParams
 from hnag.render import draw, summary
-from search.evaluators.training import build_and_train
 
 from .outputs import fresh_output_dir
+
+if TYPE_CHECKING:
+    import training
 
 
 def _write_spec_files(spec: ArchitectureSpec, directory: Path) -> None:
@@ -42,6 +45,11 @@ def train(params: GeneratorParams | RNAGParams, seed: int = 0, dataset: str = "d
     Returns the metrics dict (accuracies, params, MACs, memory per sample, latency, times). With `out_dir`,
     writes metrics.json, params.json (hyperparameters + seed, accepted by `nago train --config`),
     model.pt (state dict), spec.json, summary.txt and architecture.png; all of them or none."""
+    import torch
+
+    import training
+    from search.evaluators.training import build_and_train
+
     config = config or training.TrainConfig(epochs=10)
     bundle = training.load_dataset(dataset, data_dir=data_dir, val_fraction=val_fraction, seed=seed,
                                    cutout=cutout, limit=limit)
@@ -65,7 +73,8 @@ def search(strategy: str, run_dir: str | Path, **request: Any) -> dict[str, Any]
     """Run (or with `resume=True` continue) a search: what `nago search STRATEGY` does.
 
     Keyword arguments are the fields of `search.run.SearchRequest` (space, space_options, dataset, benchmark,
-    problem, objectives, seed, seeds, evaluations, min_budget, max_budget, options, workers, ...)."""
+    problem, objectives, seed, seeds, evaluations, min_budget, max_budget, options, workers,
+    fixed_architecture, ...)."""
     from search.run import SearchRequest, run_search
 
     return run_search(SearchRequest(strategy=strategy, run_dir=str(run_dir), **request))

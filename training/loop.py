@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,6 +24,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
+from tqdm.autonotebook import tqdm as _auto_tqdm
+from tqdm.std import tqdm as _terminal_tqdm
 
 from training.datasets import DatasetBundle
 from training.modes import preserved_modes, resolve_device, usable_device
@@ -33,6 +36,8 @@ EVAL_BATCH_SIZE = 256
 # How often (in steps) the loss is copied to the host to look for NaN/inf. Every step on the CPU costs nothing;
 # on CUDA each check is a synchronisation, so it is done less often (a few wasted steps after a divergence).
 _CHECK_EVERY = {"cpu": 1, "cuda": 10}
+# tqdm picked its notebook widget: a Jupyter kernel, whose stderr is no terminal but shows a bar well.
+_IN_NOTEBOOK = _auto_tqdm is not _terminal_tqdm
 
 
 @dataclass
@@ -46,6 +51,7 @@ class TrainConfig:
     amp: mixed precision on CUDA only (bfloat16 where supported, else float16 with a GradScaler).
     device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
     max_batches_per_epoch: cap on the batches of one epoch (None = the whole training split).
+    progress: report progress on stderr: a bar on a terminal, one line per epoch elsewhere (files, pipes).
     """
 
     epochs: float
@@ -243,7 +249,7 @@ def _train(model: nn.Module, bundle: DatasetBundle, config: TrainConfig, device:
     train_time = 0.0
     lr = config.lr
     epoch_loss = float("nan")
-    bar = tqdm(total=total_steps, disable=not config.progress, desc="train", unit="step")
+    progress = _Progress(config.progress, total_steps, math.ceil(total_steps / batches_per_epoch))
     model.train()
     epoch = 0
     while step < total_steps and status == "ok":
@@ -273,14 +279,14 @@ def _train(model: nn.Module, bundle: DatasetBundle, config: TrainConfig, device:
             step += 1
             batches += 1
             samples += len(y)
-            bar.update(1)
+            progress.step()
             if step % check_every == 0 or batches == batches_per_epoch or step == total_steps:
                 total = loss_sum.item()
                 if not math.isfinite(total):
                     status = "diverged"
                     reason = f"non-finite training loss ({total}) by step {step} (epoch {epoch})"
                     break
-                bar.set_postfix(loss=f"{total / batches:.4f}", lr=f"{lr:.4g}")
+                progress.postfix(total / batches, lr)
         _sync(device)
         epoch_time = time.perf_counter() - start
         train_time += epoch_time
@@ -300,7 +306,8 @@ def _train(model: nn.Module, bundle: DatasetBundle, config: TrainConfig, device:
                 "time_s": train_time,
             }
         )
-    bar.close()
+        progress.epoch_done(history[-1], epoch)
+    progress.close()
 
     val_acc = test_acc = None
     if status == "ok":
@@ -320,6 +327,47 @@ def _train(model: nn.Module, bundle: DatasetBundle, config: TrainConfig, device:
         device=str(device),
         threads=torch.get_num_threads(),
     )
+
+
+class _Progress:
+    """Training progress on stderr when `enabled`: tqdm's bar on a terminal (or its widget in a notebook);
+    elsewhere (a file, a pipe, a job's log) one line per epoch, since a bar redrawn at every step fills a log
+    with hundreds of lines."""
+
+    def __init__(self, enabled: bool, total_steps: int, total_epochs: int) -> None:
+        self.total_steps, self.total_epochs = total_steps, total_epochs
+        self.stream = sys.stderr
+        self.bar = tqdm(total=total_steps, desc="train", unit="step", file=self.stream) \
+            if enabled and (_is_terminal(self.stream) or _IN_NOTEBOOK) else None
+        self.lines = enabled and self.bar is None
+
+    def step(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def postfix(self, loss: float, lr: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.4g}")
+
+    def epoch_done(self, record: dict[str, Any], epoch: int) -> None:
+        if not self.lines:
+            return
+        val = record["val_accuracy"]
+        parts = [f"train epoch {epoch}/{self.total_epochs}: step {record['steps']}/{self.total_steps}",
+                 f"loss {record['train_loss']:.4f}", *([f"val accuracy {val:.4f}"] if val is not None else []),
+                 f"lr {record['lr']:.4g}", f"{record['epoch_time_s']:.1f} s"]
+        print(", ".join(parts), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 def _sync(device: torch.device) -> None:

@@ -11,7 +11,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from training.modes import model_device, preserved_modes, usable_device
 
@@ -137,6 +136,8 @@ def thop_macs(model: nn.Module, input_shape: tuple[int, ...], device: torch.devi
 
 def flop_counter_macs(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> int:
     """MACs of one sample as FLOPs / 2 from torch's FlopCounterMode (eval mode, no grad)."""
+    from torch.utils.flop_counter import FlopCounterMode  # imports triton where installed: only when counting
+
     x = torch.randn(1, *input_shape, device=device)
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:

@@ -1,7 +1,8 @@
 """Image transforms for the training, validation and test splits.
 
 Augmentation (random crop, horizontal flip, cutout) is applied to the training split only; every split is
-normalised with the dataset's mean and standard deviation.
+normalised with the dataset's mean and standard deviation. torchvision is imported when a transform is built:
+importing it loads its whole model zoo and torch's compiler stack, which would make every `nago --help` slow.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-from torchvision import transforms as T
 
 # Images larger than this are treated as "natural photographs" (ImageFolder data sets such as SPORT8, MIT67 or
 # Flowers102) and are resized to LARGE_IMAGE_SIZE; smaller ones keep their size and get a padded random crop.
@@ -60,6 +60,8 @@ def small_image_transform(
     grayscale: bool = False,
 ) -> Callable:
     """Transform for small images (<= SMALL_IMAGE_MAX): padded random crop, optional flip and cutout."""
+    from torchvision import transforms as T
+
     steps: list[Callable] = []
     if from_pil:
         if grayscale:
@@ -87,6 +89,8 @@ def large_image_transform(
     grayscale: bool = False,
 ) -> Callable:
     """Transform for photographs from PIL: random resized crop for training, resize + centre crop otherwise."""
+    from torchvision import transforms as T
+
     steps: list[Callable] = [T.Grayscale(num_output_channels=1)] if grayscale else []
     if augment:
         steps.append(T.RandomResizedCrop(size, scale=(0.35, 1.0)))

@@ -50,7 +50,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, epochs: float = 10) 
                        help=f"torch CPU threads (default {DEFAULT_THREADS}: results that do not depend on the "
                             "machine's core count, and the fastest for small networks on a shared machine; more "
                             "threads help large networks on idle cores)")
-    group.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    group.add_argument("--no-progress", action="store_true",
+                       help="no progress output (a bar on a terminal, one line per epoch in a file or a pipe)")
 
 
 def set_threads(threads: int) -> int:
