@@ -64,6 +64,8 @@ class SearchRequest:
     resume: bool = False
     final_samples: int = 0
     warm_start: str | None = None
+    #: training: every job's network from the run seed itself, not re-sampled per (configuration, budget)
+    fixed_architecture: bool = False
     # pool (training only)
     host: str = "127.0.0.1"
     port: int = 0
@@ -137,7 +139,8 @@ def build_evaluator(req: SearchRequest) -> tuple[Space, Evaluator]:
 
     space = make_space(req.space or "hnag", req.space_options)
     return space, TrainingEvaluator(space, req.dataset or "digits", data_dir=req.data_dir,
-                                    train_overrides=req.train_overrides, device=req.device)
+                                    train_overrides=req.train_overrides, device=req.device,
+                                    fixed_architecture=req.fixed_architecture)
 
 
 def _objectives(req: SearchRequest, evaluator: Evaluator, multi: bool) -> list[str]:
@@ -183,6 +186,9 @@ def prepare(req: SearchRequest) -> Prepared:
         raise ValueError(f"space: {space.name} points are not networks; nothing to train")
     if req.final_samples and evaluator.kind != "training":
         raise ValueError("final-samples: re-sampling networks needs training (--dataset), not a "
+                         f"{evaluator.kind} evaluator")
+    if req.fixed_architecture and evaluator.kind != "training":
+        raise ValueError("fixed-architecture: only training (--dataset) samples networks, not a "
                          f"{evaluator.kind} evaluator")
     objectives = _objectives(req, evaluator, cls.min_objectives > 1)
     max_budget, min_budget = _budgets(req, evaluator, cls.multi_fidelity)
@@ -332,6 +338,10 @@ def _reopen(req: SearchRequest, stored: Mapping[str, Any]) -> Prepared:
     if req.evaluations is not None:
         evaluations = _int_at_least("evaluations", req.evaluations, 1)
     ctx = dict(stored["evaluator"])
+    # the stored rule is kept (absent from a training context: a run from before the rule, on the run seed)
+    if req.fixed_architecture and not (ctx.get("kind") == "training" and ctx.get("fixed_architecture", True)):
+        raise RunStoreError(f"fixed-architecture: {req.run_dir} holds a search without it (a resumed search "
+                            "keeps its settings)")
     if req.data_dir is not None and ctx.get("kind") == "training":
         ctx["data_dir"] = req.data_dir
     if ctx.get("kind") == "training":

@@ -12,7 +12,8 @@ from hnag.counting import count_macs
 from search.evaluators import from_context, make_evaluator
 from search.evaluators.tables import RestrictedSpace, load_table, restrict_to_table
 from search.evaluators.tabular import TabularEvaluator
-from search.evaluators.training import TrainingEvaluator, build_and_train, check_train_overrides, load_bundle
+from search.evaluators.training import (TrainingEvaluator, architecture_seed, build_and_train, check_train_overrides,
+                                       load_bundle)
 from search.pareto import dominates
 from search.spaces import make_space
 from search.spaces.base import SpaceError
@@ -266,7 +267,10 @@ def test_training_evaluator_gives_every_metric(hnag_evaluator):
     assert e.status == "ok", e.error
     assert set(e.metrics) == set(ev.metrics)
     assert all(math.isfinite(v) for v in e.metrics.values()) and 0 <= e.metrics["error"] <= 1
-    spec = space.to_spec(point, seed=0, input_shape=(1, 8, 8), num_classes=10)
+    # the network was re-sampled for this job: its seed derives from (seed 0, configuration, budget 0.3)
+    arch_seed = architecture_seed(space.to_config(point), 0.3, 0)
+    assert e.info["architecture_seed"] == arch_seed != 0
+    spec = space.to_spec(point, seed=arch_seed, input_shape=(1, 8, 8), num_classes=10)
     assert e.metrics["params"] == hnag.count_params(spec) and abs(e.metrics["params"] / 50_000 - 1) <= 0.01
     assert e.metrics["macs"] == count_macs(spec) == e.info["macs_flop_counter"]
     assert e.metrics["memory"] > 0 and e.metrics["latency"] > 0
@@ -275,8 +279,9 @@ def test_training_evaluator_gives_every_metric(hnag_evaluator):
     assert e.info["memory_method"] == "cpu-saved-tensors" and e.info["threads"] >= 1
     assert e.info["generator_params"]["top_n"] == 3
     json.dumps(e.to_dict())
-    # exact costs are those of the seed-0 network
-    assert ev.exact()["params"](point) == e.metrics["params"] and ev.exact()["macs"](point) == e.metrics["macs"]
+    # exact costs are those of the seed-0 network (`exact_seed`), whichever network a job samples
+    seed0 = space.to_spec(point, seed=0, input_shape=(1, 8, 8), num_classes=10)
+    assert ev.exact()["params"](point) == hnag.count_params(seed0) and ev.exact()["macs"](point) == count_macs(seed0)
 
 
 def test_training_failures_are_one_line(hnag_evaluator):
@@ -307,7 +312,8 @@ def test_training_on_a_cell_space_and_context_round_trip():
     assert e.metrics["params"] == hnag.count_params(space.to_spec(cell, input_shape=(1, 8, 8), num_classes=10))
     ctx = json.loads(json.dumps(ev.context()))
     assert ctx == {"kind": "training", "space": space.context(), "dataset": "digits", "data_dir": None,
-                   "train_overrides": {"limit": 256}, "device": "cpu", "exact_seed": 0}
+                   "train_overrides": {"limit": 256}, "device": "cpu", "exact_seed": 0,
+                   "fixed_architecture": False}
     again = from_context(ctx)
     assert isinstance(again, TrainingEvaluator) and again.context() == ctx and from_context(ctx) is again
     assert again.evaluate(space.to_config(cell), 0.3, 2).metrics["error"] == e.metrics["error"]

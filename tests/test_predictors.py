@@ -68,3 +68,34 @@ def test_blr_evidence_maximisation_recovers_noise():
     far = blr.predict(100 * np.ones((1, 5)))[1][0]
     assert far > std.max()  # more uncertain far from the data
 
+
+
+class RecordingBLR(BayesianLinearRegression):
+    """Keeps the targets of its last fit."""
+
+    def fit(self, Phi, t):
+        self.t = np.asarray(t, dtype=np.float64).copy()
+        return super().fit(Phi, t)
+
+
+def test_blr_keeps_new_bests_told_between_gcn_refits(full_synthetic):
+    """BONAS retrains the GCN every few results but refits the BLR at every step. Two results better than any
+    the GCN was trained on must stay the two best targets, in their order. (The earlier version scaled the
+    BLR's targets with the last GCN fit's range and clipped them to [0, 1]: both became 1.0, flattened.)"""
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(full_synthetic), 32, replace=False)
+    graphs = [SPACE.gcn_graph(full_synthetic.cells[i]) for i in idx]
+    y = full_synthetic.val[idx].copy()
+    model = GCNBLR(GCN(seed=0, epochs=30, batch_size=32, lr=3e-3, clip_quantile=0.1), RecordingBLR())
+    model.fit_embedding(graphs[:30], y[:30])
+    top, span = y[:30].max(), np.ptp(y[:30])
+    y[30], y[31] = top + 0.2 * span, top + 0.5 * span   # new bests, told after the GCN's fit
+    model.fit(graphs, y)
+    t = model.blr.t
+    assert t[31] > t[30] > t[:30].max(), t[29:]
+    floor = np.quantile(y, 0.1)   # above the floor the targets keep the order of y
+    above = y >= floor
+    assert np.array_equal(np.argsort(t[above], kind="stable"), np.argsort(y[above], kind="stable"))
+    assert model.hi > y.max() and model.lo < floor   # predictions are mapped back with this fit's range
+    mean, std = model.predict(graphs)
+    assert mean.shape == std.shape == (32,) and np.all(std > 0)

@@ -61,7 +61,8 @@ def request_from_args(args: argparse.Namespace) -> Any:
         objectives=_split(args.objectives), seed=args.seed, seeds=args.seeds, evaluations=args.evaluations,
         min_budget=args.min_budget, max_budget=args.max_budget, options=options, workers=args.workers,
         resume=args.resume, final_samples=args.final_samples, host=args.host, port=args.port, device=args.device,
-        threads=args.threads, job_timeout=args.job_timeout, warm_start=args.warm_start)
+        threads=args.threads, job_timeout=args.job_timeout, warm_start=args.warm_start,
+        fixed_architecture=args.fixed_architecture)
 
 
 def format_result(record: dict[str, Any], objectives: list[str]) -> str:
@@ -175,6 +176,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                         "evaluations of the same space (those at --max-budget first; others only when too few)")
     search.add_argument("--final-samples", type=int, default=0, help="after the search, train the best generator "
                         "this many more times on new architecture seeds at the largest budget")
+    search.add_argument("--fixed-architecture", action="store_true", help="training: build every job's network "
+                        "from the run seed, so a configuration is the same network at every budget (default: a "
+                        "network re-sampled per configuration and budget, as in the NAGO paper)")
     pool = parser.add_argument_group("workers (training)")
     pool.add_argument("--workers", type=int, default=1, help="local worker processes (0 = only workers started "
                       "with `nago worker`); on tables and problems: the batch size a strategy is asked for")

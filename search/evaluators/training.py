@@ -2,9 +2,11 @@
 
 A job (configuration, budget in epochs, seed) becomes a network and numbers:
 
+    arch_seed = architecture_seed(config, budget, seed)    # or `seed` itself with fixed_architecture=True
     point = space.from_config(config)
-    spec = space.to_spec(point, seed=seed, input_shape=<data set's>, num_classes=<data set's>)
-    model, result, measurements = build_and_train(spec, seed, bundle, TrainConfig(epochs=budget, seed=seed, ...))
+    spec = space.to_spec(point, seed=arch_seed, input_shape=<data set's>, num_classes=<data set's>)
+    model, result, measurements = build_and_train(spec, arch_seed, bundle, TrainConfig(epochs=budget,
+                                                                                      seed=arch_seed, ...))
 
 `build_and_train` is also what `nago train` runs, so a number in a search log and a number from `nago train`
 mean the same thing. Metrics (all minimised): "error" (1 - validation accuracy), "test_error" (1 - test
@@ -14,8 +16,19 @@ accuracy; reports only), "params" (`hnag.count_params` of the spec, equal to the
 was measured: "cuda-peak-slope" or "cpu-saved-tensors") and "latency" (ms, eval-mode batch of one on the
 training device). Budgets may be fractions of an epoch.
 
-The seed decides the architecture (for generator spaces the spec depends on it), the weight initialisation and
-the data order. The train/validation split does not: it is drawn once per data set with seed 0
+The job's architecture seed decides the architecture (for generator spaces the spec depends on it), the weight
+initialisation and the data order. As in the NAGO paper, a generator is judged by networks sampled from it: "a
+new architecture is re-sampled and re-evaluated at a higher budget". So by default the architecture seed is
+derived from (run seed, configuration, budget) by `architecture_seed` (SHA-256 of their canonical JSON; stable
+in every process, never Python's salted `hash()`): every configuration at every budget gets its own network,
+and a configuration that Successive Halving promotes is re-sampled at the next budget. `fixed_architecture=True`
+(`nago search ... --fixed-architecture`) keeps the former rule: the run seed itself, one network per
+configuration at every budget. The seed used is recorded in every evaluation's `info["architecture_seed"]`
+(and the run seed in `info["seed"]`). A context without the key (a run directory written before the rule
+existed) rebuilds the fixed rule, so a resumed search never changes its rule midway. Exact costs (`exact()`)
+describe a configuration by its network for `exact_seed`, whichever rule the jobs follow.
+
+The train/validation split does not depend on any job seed: it is drawn once per data set with seed 0
 (`SPLIT_SEED`), so that every job of every seed (and every final re-sample) is judged on the same validation
 set. (The old evaluation drew the split from the job's seed.)
 
@@ -25,6 +38,7 @@ raises.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import socket
@@ -37,11 +51,11 @@ from typing import Any, Callable, Mapping
 import hnag
 from hnag.counting import count_macs
 
-from ..spaces.base import Space, to_builtin
+from ..spaces.base import Space, canonical_json, to_builtin
 from .base import Evaluation, Evaluator
 
-__all__ = ["TrainingEvaluator", "build_and_train", "check_train_overrides", "train_option_names", "load_bundle",
-           "DATASET_OPTIONS", "SPLIT_SEED"]
+__all__ = ["TrainingEvaluator", "architecture_seed", "build_and_train", "check_train_overrides",
+           "train_option_names", "load_bundle", "DATASET_OPTIONS", "SPLIT_SEED"]
 
 #: TrainConfig fields that are the evaluation's own (a search cannot override them)
 _RESERVED = ("epochs", "seed", "device", "progress")
@@ -52,6 +66,14 @@ SPLIT_SEED = 0
 _MAX_BUNDLES = 3
 _BUNDLES: OrderedDict[tuple, Any] = OrderedDict()
 _MAX_EXACT = 4096     # exact costs kept per evaluator (strategies ask for many candidates' costs)
+
+
+def architecture_seed(config: Mapping[str, Any], budget: float, seed: int) -> int:
+    """The architecture seed of a job under the re-sampling rule (see the module docstring): the first 8 bytes
+    of SHA-256 over the canonical JSON of {"budget", "config", "seed"}, modulo 2**31. The budget counts as a
+    float (3 and 3.0 are one budget); the same job gives the same seed in any process and Python version."""
+    text = canonical_json({"budget": float(budget), "config": to_builtin(dict(config)), "seed": int(seed)})
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") % 2**31
 
 
 def train_option_names() -> tuple[str, ...]:
@@ -140,7 +162,8 @@ class TrainingEvaluator(Evaluator):
       name; data_dir: where its files live; train_overrides: TrainConfig fields and data set options
       (`train_option_names()`); device: "auto", "cpu", "cuda", "cuda:N"; exact_seed: the seed of the networks
       whose params and macs `exact()` counts (for generator spaces the network, and so its cost, depends on
-      the seed; cell networks do not).
+      the seed; cell networks do not); fixed_architecture: build every job's network from the run seed itself
+      instead of a seed derived from (seed, configuration, budget) (`architecture_seed`; the default).
     """
 
     kind = "training"
@@ -148,7 +171,7 @@ class TrainingEvaluator(Evaluator):
 
     def __init__(self, space: Space | str, dataset: str, *, data_dir: str | None = None,
                  train_overrides: Mapping[str, Any] | None = None, device: str = "auto",
-                 exact_seed: int = 0) -> None:
+                 exact_seed: int = 0, fixed_architecture: bool = False) -> None:
         import training
 
         if isinstance(space, str):
@@ -159,6 +182,8 @@ class TrainingEvaluator(Evaluator):
             raise ValueError(f"space: {space.name} points are not networks; nothing to train")
         if isinstance(exact_seed, bool) or not isinstance(exact_seed, int) or exact_seed < 0:
             raise ValueError(f"exact_seed: must be an integer >= 0, got {exact_seed!r}")
+        if not isinstance(fixed_architecture, bool):
+            raise ValueError(f"fixed_architecture: must be true or false, got {fixed_architecture!r}")
         self.space = space
         self.dataset = str(dataset)
         self.data_dir = data_dir
@@ -166,6 +191,7 @@ class TrainingEvaluator(Evaluator):
         training.TrainConfig(epochs=1, device=device)  # a one-line error for a malformed device, now
         self.device = device
         self.exact_seed = exact_seed
+        self.fixed_architecture = fixed_architecture
         self._data_options = {k: v for k, v in self.train_overrides.items() if k in DATASET_OPTIONS}
         self._train_options = {k: v for k, v in self.train_overrides.items() if k not in DATASET_OPTIONS}
         bundle = load_bundle(self.dataset, data_dir, self._data_options)  # fails early for unknown data
@@ -178,7 +204,8 @@ class TrainingEvaluator(Evaluator):
         return ("error", "test_error", "params", "macs", "memory", "latency")
 
     def evaluate(self, config: Mapping[str, Any], budget: float, seed: int) -> Evaluation:
-        """Build the job's network, train it for `budget` epochs and measure it; never raises."""
+        """Build the job's network (its architecture seed by this evaluator's rule, from the run `seed`), train
+        it for `budget` epochs and measure it; never raises."""
         import torch
 
         import training
@@ -195,15 +222,18 @@ class TrainingEvaluator(Evaluator):
                 raise ValueError(f"budget: must be a number of epochs > 0, got {budget!r}")
             if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
                 raise ValueError(f"seed: must be an integer >= 0, got {seed!r}")
+            arch_seed = seed if self.fixed_architecture else architecture_seed(config, budget, seed)
+            info["architecture_seed"] = arch_seed
             bundle = load_bundle(self.dataset, self.data_dir, self._data_options)
             point = self.space.from_config(config)
-            spec = self.space.to_spec(point, seed=seed, input_shape=self.input_shape, num_classes=self.num_classes)
+            spec = self.space.to_spec(point, seed=arch_seed, input_shape=self.input_shape,
+                                      num_classes=self.num_classes)
             info.update(spec_hash=spec.hash(), generator=spec.generator)
             if "params" in spec.meta:  # generator hyperparameters: `nago train --config` rebuilds this network
                 info["generator_params"] = spec.meta["params"]
-            train_config = training.TrainConfig(epochs=float(budget), seed=seed, device=self.device,
+            train_config = training.TrainConfig(epochs=float(budget), seed=arch_seed, device=self.device,
                                                 progress=False, **self._train_options)
-            _, result, cost = build_and_train(spec, seed, bundle, train_config)
+            _, result, cost = build_and_train(spec, arch_seed, bundle, train_config)
             info.update(epochs=result.epochs, train_time_s=result.train_time_s, train_loss=result.train_loss,
                         val_accuracy=result.val_accuracy, test_accuracy=result.test_accuracy,
                         train_status=result.status, device=result.device, memory_method=cost.memory_method,
@@ -252,7 +282,8 @@ class TrainingEvaluator(Evaluator):
     def context(self) -> dict[str, Any]:
         return {"kind": self.kind, "space": self.space.context(), "dataset": self.dataset,
                 "data_dir": self.data_dir, "train_overrides": to_builtin(self.train_overrides),
-                "device": self.device, "exact_seed": self.exact_seed}
+                "device": self.device, "exact_seed": self.exact_seed,
+                "fixed_architecture": self.fixed_architecture}
 
     @classmethod
     def from_context(cls, ctx: Mapping[str, Any]) -> "TrainingEvaluator":
@@ -260,7 +291,9 @@ class TrainingEvaluator(Evaluator):
 
         return cls(space_from_context(ctx["space"]), ctx["dataset"], data_dir=ctx.get("data_dir"),
                    train_overrides=ctx.get("train_overrides"), device=ctx.get("device", "auto"),
-                   exact_seed=int(ctx.get("exact_seed", 0)))
+                   exact_seed=int(ctx.get("exact_seed", 0)),
+                   # a context written before the re-sampling rule existed: its run used the run seed
+                   fixed_architecture=bool(ctx.get("fixed_architecture", True)))
 
     def describe(self) -> str:
         return f"training on {self.dataset} ({self.space.name})"

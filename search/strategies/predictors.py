@@ -28,7 +28,8 @@ per-tensor bookkeeping of `torch.optim` costs more than the arithmetic.
 - `BayesianLinearRegression`: w ~ N(0, 1/alpha), y ~ N(phi w, 1/beta), alpha and beta by evidence
   maximisation (MacKay's fixed point iterations), predictive mean and variance in closed form.
 - `GCNBLR`: the GCN's embedding fed to the BLR (BONAS's surrogate): `fit_embedding` retrains the GCN,
-  `fit` refits only the BLR on the current embedding.
+  `fit` refits only the BLR on the current embedding, its targets scaled with their own range
+  (`scale_targets`), so a new best told since the GCN's last fit is not clipped to that fit's maximum.
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-__all__ = ["MLPEnsemble", "GCN", "BayesianLinearRegression", "GCNBLR", "exp_weighted_loss", "graph_batch",
-           "correlations"]
+__all__ = ["MLPEnsemble", "GCN", "BayesianLinearRegression", "GCNBLR", "exp_weighted_loss", "scale_targets",
+           "graph_batch", "correlations"]
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -257,6 +258,18 @@ class _GCNNet:
         return torch.sigmoid((self.embed(adj, x) @ self.p["head_w"]).squeeze(-1) + self.p["head_b"])
 
 
+def scale_targets(y, clip_quantile: float = 0.0) -> tuple[np.ndarray, float, float]:
+    """Targets mapped linearly so that [floor, max] becomes [0.05, 0.95], clipped to [0, 1]: (t, lo, hi) with
+    t = (y - lo) / (hi - lo). The floor is the `clip_quantile` quantile of `y` (its minimum at 0), so diverged
+    networks do not set the scale; targets far below it are clipped at 0. The maximum of `y` is never clipped:
+    whoever scales with (lo, hi) must compute them from the targets it fits."""
+    y = np.asarray(y, dtype=np.float64)
+    floor = float(np.quantile(y, clip_quantile)) if clip_quantile > 0 else float(y.min())
+    span = float(y.max() - floor) or 1.0
+    lo, hi = floor - 0.05 * span / 0.9, float(y.max()) + 0.05 * span / 0.9
+    return np.clip((y - lo) / (hi - lo), 0.0, 1.0), lo, hi
+
+
 def exp_weighted_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """BONAS's exponentially weighted loss, paper form: mean((exp(y) - 1) * (y_hat - y)^2), y in [0, 1].
 
@@ -291,11 +304,9 @@ class GCN:
         if len(graphs) != len(y) or len(y) < 2:
             raise ValueError(f"GCN.fit: need as many graphs as targets (>= 2), got {len(graphs)} and {len(y)}")
         # Targets scaled linearly so the observed range maps to [0.05, 0.95], inside the sigmoid's reach.
-        floor = float(np.quantile(y, self.clip_quantile)) if self.clip_quantile > 0 else float(y.min())
-        span = float(y.max() - floor) or 1.0
-        self.lo, self.hi = floor - 0.05 * span / 0.9, float(y.max()) + 0.05 * span / 0.9
+        scaled, self.lo, self.hi = scale_targets(y, self.clip_quantile)
         adj, x = graph_batch(graphs)
-        t = torch.as_tensor(np.clip((y - self.lo) / (self.hi - self.lo), 0.0, 1.0), dtype=torch.float32)
+        t = torch.as_tensor(scaled, dtype=torch.float32)
         g = _generator(self.seed * 1_000_003 + self._fits)
         self._fits += 1
         net = _GCNNet(x.shape[2], self.hidden, self.layers, g, self.batch_norm)
@@ -386,13 +397,18 @@ class BayesianLinearRegression:
 class GCNBLR:
     """BONAS's surrogate: GCN embedding (global node) -> Bayesian linear regression.
 
-    The BLR regresses the same scaled (and, with `clip_quantile`, floored) targets the GCN was trained on,
-    and its predictions are mapped back to the units of the targets.
+    The BLR regresses the targets scaled (and, with the GCN's `clip_quantile`, floored) as the GCN's are, but
+    on the range of the targets of *its own* fit: the GCN is retrained only every few results, and a new best
+    told in between must stay the best target (scaled with the last GCN fit's range and clipped to [0, 1], an
+    earlier version flattened every new best to that fit's maximum). Predictions are mapped back to the units
+    of the targets.
     """
 
     def __init__(self, gcn: GCN | None = None, blr: BayesianLinearRegression | None = None) -> None:
         self.gcn = gcn or GCN()
         self.blr = blr or BayesianLinearRegression()
+        self.lo: float | None = None   # the target range of the last BLR fit (`scale_targets`)
+        self.hi: float | None = None
 
     def fit_embedding(self, graphs, y) -> "GCNBLR":
         self.gcn.fit(graphs, y)
@@ -402,14 +418,16 @@ class GCNBLR:
         """Refit the BLR on the current GCN's embedding (training the GCN first if it never was)."""
         if self.gcn.net is None:
             self.gcn.fit(graphs, y)
-        t = np.clip((np.asarray(y, dtype=np.float64) - self.gcn.lo) / (self.gcn.hi - self.gcn.lo), 0.0, 1.0)
+        t, self.lo, self.hi = scale_targets(y, self.gcn.clip_quantile)
         self.blr.fit(self.gcn.embed(graphs), t)
         return self
 
     def predict(self, graphs) -> tuple[np.ndarray, np.ndarray]:
+        if self.lo is None or self.hi is None:
+            raise RuntimeError("GCNBLR.predict before fit")
         mean, std = self.blr.predict(self.gcn.embed(graphs))
-        scale = self.gcn.hi - self.gcn.lo
-        return self.gcn.lo + mean * scale, std * scale
+        scale = self.hi - self.lo
+        return self.lo + mean * scale, std * scale
 
 
 # ----------------------------------------------------------------------------------------------- metrics
