@@ -20,8 +20,8 @@ from search.reports.pareto_front import hypervolume_trace
 def make_run(path: Path, settings: dict[str, Any], results: dict[int, list[dict[str, Any]]],
              sessions: list[dict[str, Any]] | None = None, t0: float = 1000.0) -> Path:
     """Write a run directory as the engine does: search.json, log.jsonl (an ask line before each result) and
-    sessions.jsonl. Each result is a dict with config, budget and optionally status, metrics, error, t
-    (default: one second apart), session (default 0)."""
+    sessions.jsonl. Each result is a dict with config, budget and optionally status, metrics, error, info, phase,
+    job (default: its position), t (default: one second apart), session (default 0)."""
     path.mkdir(parents=True)
     doc = {"format": FORMAT, "run_id": "test", "created": t0, "space_options": {}, "max_budget": 1.0,
            "evaluator": {"kind": "synthetic"}, "seeds": sorted(results), **settings}
@@ -31,11 +31,13 @@ def make_run(path: Path, settings: dict[str, Any], results: dict[int, list[dict[
         for job, r in enumerate(rs):
             t = float(r.get("t", t0 + job + 1))
             session = r.get("session", 0)
-            lines.append({"event": "ask", "seed": seed, "n": 1, "session": session, "t": t - 0.5,
-                          "jobs": [{"id": job, "config": r["config"], "budget": r["budget"], "info": {}}]})
+            job = r.get("job", job)
+            if r.get("phase", "search") == "search":  # the engine logs asks for the search only
+                lines.append({"event": "ask", "seed": seed, "n": 1, "session": session, "t": t - 0.5,
+                              "jobs": [{"id": job, "config": r["config"], "budget": r["budget"], "info": {}}]})
             lines.append({"event": "result", "seed": seed, "phase": r.get("phase", "search"), "job": job,
                           "config": r["config"], "budget": r["budget"], "status": r.get("status", "ok"),
-                          "metrics": r.get("metrics", {}), "error": r.get("error"), "info": {},
+                          "metrics": r.get("metrics", {}), "error": r.get("error"), "info": r.get("info", {}),
                           "worker": "test", "eval_s": 0.1, "t": t, "session": session})
     (path / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     sessions = sessions if sessions is not None else [{"session": 0, "started": t0}]
@@ -190,6 +192,60 @@ def test_hypervolume_trace_and_pooled_reference_with_several_budgets(tmp_path):
     assert "nadir" in (run_dir / "report" / "report.md").read_text()
 
 
+def test_hypervolume_against_total_budget_in_a_multi_fidelity_run(tmp_path):
+    # true front (0,2), (2,0) with reference (4,4): hypervolume 12
+    known = {"front": [[0, 2], [2, 0]], "reference": [4, 4]}
+    s0 = [two(0.1, 0, 0, budget=1), two(0.2, 1, 1, budget=1),    # low budget: never on the front
+          two(0.1, 2, 3, budget=3), two(0.3, 3, 2, budget=3)]    # budgets spent 1, 2, 5, 8; hv 0, 0, 2, 3
+    s1 = [two(0.5, 2, 2, budget=3), two(0.6, 0.5, 3.5, budget=3)]  # spent 3, 6; hv 4, 4.75
+    run_dir = make_run(tmp_path / "run", {"strategy": "mobohb", "space": "q", "objectives": ["f1", "f2"],
+                                          "max_budget": 3, "known": known}, {0: s0, 1: s1})
+    multi = build_report(run_dir)["multi"]
+    assert multi["cumulative_budget"] == {"0": [1, 2, 5, 8], "1": [3, 6]}
+    assert multi["hypervolume"]["0"] == pytest.approx([0, 0, 2, 3])
+    assert multi["hypervolume"]["1"] == pytest.approx([4, 4.75])
+    assert len(multi["wall_s"]["0"]) == 4
+    at = multi["hypervolume_at_budget"]  # shares of the smallest total, 6
+    assert [at[k]["budget"] for k in ("0.25", "0.5", "0.75", "1.0")] == pytest.approx([1.5, 3, 4.5, 6])
+    assert [at[k]["mean"] for k in ("0.25", "0.5", "0.75", "1.0")] == pytest.approx([0, 2, 2, 3.375])
+    report = (run_dir / "report" / "report.md").read_text()
+    assert "total budget (every result's budget counts" in report
+    assert "| 100% | 6 | 3.375 ± 1.375 (n = 2) | 0.2812 ± 0.1146 (n = 2) |" in report
+
+
+def test_resampled_pareto_set_front_of_means(tmp_path):
+    a, b, c = {"x": 0.1}, {"x": 0.2}, {"x": 0.3}
+    search = [{"config": a, "budget": 1.0, "metrics": {"error": 0.2, "memory": 10.0}},
+              {"config": b, "budget": 1.0, "metrics": {"error": 0.3, "memory": 5.0}},
+              {"config": c, "budget": 1.0, "metrics": {"error": 0.5, "memory": 20.0}}]
+
+    def final(job, config, of, error=None, memory=None):
+        ok = error is not None
+        return {"config": config, "budget": 1.0, "phase": "final", "job": job, "status": "ok" if ok else "failed",
+                "metrics": {"error": error, "memory": memory} if ok else {}, "error": None if ok else "diverged",
+                "info": {"of_job": of}}
+
+    # a's networks: (0.25, 10), (0.15, 12): mean (0.2, 11), std (0.05, 1); b's: (0.35, 12), (0.25, 12) and a
+    # failure: mean (0.3, 12), dominated by a's mean although b was on the search's front
+    finals = [final(-1, a, 0, 0.25, 10.0), final(-2, a, 0, 0.15, 12.0),
+              final(-3, b, 1, 0.35, 12.0), final(-4, b, 1, 0.25, 12.0), final(-5, b, 1)]
+    run_dir = make_run(tmp_path / "run", {"strategy": "mobo", "space": "q", "objectives": ["error", "memory"]},
+                       {0: search + finals})
+    summary = build_report(run_dir)
+    res = summary["resampled"]
+    first, second = res["configurations"]
+    assert res["front_of_means"] == 1 and first["on_front_of_means"] and not second["on_front_of_means"]
+    assert first["job"] == 0 and first["mean"] == pytest.approx([0.2, 11]) and first["std"] == pytest.approx([0.05, 1])
+    assert second["job"] == 1 and second["mean"] == pytest.approx([0.3, 12]) and second["failed"] == 1
+    assert first["search"] == [0.2, 10.0] and first["samples"] == 2
+    out = run_dir / "report"
+    assert json.loads((out / "configs" / "final_01.json").read_text()) == a
+    assert (out / "resampled.png").is_file()
+    report = (out / "report.md").read_text()
+    assert "## Re-sampled Pareto set" in report and "0.2 ± 0.05" in report
+    assert summary["counts"]["ok"] == 3  # the final samples are not search evaluations
+
+
 # --------------------------------------------------------------------------------------------- configuration files
 def test_generator_space_configs_load_as_generator_params(tmp_path):
     import hnag
@@ -201,17 +257,20 @@ def test_generator_space_configs_load_as_generator_params(tmp_path):
     configs = [space.sample(rng) for _ in range(4)]
     rs = [{"config": c, "budget": 1.0, "metrics": {"error": e, "test_error": e + 0.01}}
           for c, e in zip(configs, (0.4, 0.2, 0.3, 0.5))]
+    rs[1]["info"] = {"architecture_seed": 1234567}  # the evaluator built the network from this seed
     run_dir = make_run(tmp_path / "run", {"strategy": "random", "space": "hnag", "objectives": ["error"],
                                           "space_options": {"base_channels": 4}, "input_shape": [1, 8, 8],
                                           "num_classes": 10}, {3: rs})
     summary = build_report(run_dir)
     path = Path(summary["best_config"])
     doc = json.loads(path.read_text())
-    assert doc["seed"] == 3
+    assert doc["seed"] == 1234567
     params = hnag.GeneratorParams.from_dict({k: v for k, v in doc.items() if k != "seed"}).validate()
     assert params.top_n == configs[1]["top_n"] and params.base_channels == 4
     assert params.input_shape == (1, 8, 8)
-    assert load_params(path) == params and load_seed(path, 0) == 3  # what `nago train --config` reads
+    assert load_params(path) == params and load_seed(path, 0) == 1234567  # what `nago train --config` reads
+    # a log from before evaluations recorded their architecture seed: the result's seed
+    assert load_seed(path.parent / "best_02.json", 0) == 3
     assert "nago train --config" in (run_dir / "report" / "report.md").read_text()
 
 

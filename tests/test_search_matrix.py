@@ -23,10 +23,10 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 NB201 = SHARED / "nb201" / "nb201_cifar10.csv"
 NB101 = SHARED / "nb101" / "nb101_500.json"
 SINGLE = ["random", "evolution", "local", "bananas", "bonas", "hyperband", "bohb"]
-MULTI = ["random", "moea", "mobo"]
-# small settings for the slow model-based strategies
+MULTI = ["random", "moea", "mobo", "mobohb"]
+# small settings for the slow model-based strategies (mobohb: brackets enough for the evaluations asked for)
 FAST = {"mobo": {"num_steps": 200, "num_burn_in_steps": 100, "n_initial": 4},
-        "bananas": {"num_init": 4}, "bonas": {"num_init": 4}}
+        "bananas": {"num_init": 4}, "bonas": {"num_init": 4}, "mobohb": {"iterations": 12}}
 
 
 def results(run_dir: Path) -> list[dict]:
@@ -107,10 +107,10 @@ class SpecCost(Evaluator):
 
 @pytest.mark.parametrize("space_name", ["hnag", "hnag-ops", "hnag-ratios", "hnag-full", "rnag"])
 @pytest.mark.parametrize("strategy", ["random", "evolution", "local", "bananas", "hyperband", "bohb", "mobo",
-                                      "moea"])
+                                      "moea", "mobohb"])
 def test_every_strategy_on_every_generator_space(strategy, space_name, tmp_path):
     space = make_space(space_name, {"base_channels": 4} if space_name.startswith("hnag") else {"channels": 4})
-    objectives = ["error", "params"] if strategy in ("mobo", "moea") else ["error"]
+    objectives = ["error", "params"] if strategy in ("mobo", "moea", "mobohb") else ["error"]
     options = {**FAST.get(strategy, {}), **({"iterations": 1} if strategy in ("hyperband", "bohb") else {})}
     strat = make_strategy(strategy, space, objectives=objectives, seed=0, max_budget=9.0, min_budget=1.0,
                           **options)

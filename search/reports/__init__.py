@@ -12,8 +12,11 @@ report/ holds report.md, summary.json (what `build_report` returns), PNG plots a
   hpbandster's incumbent rule: only ok results at the max budget count), the best configurations, and with a
   known optimum the regret and the evaluations each seed needed to find it (`trajectory`);
 - several objectives: the Pareto front of the ok max-budget results per seed and pooled, front.csv/front.json,
-  pareto.png, hypervolume per evaluation with the reference point stated, and with a known front the fraction
+  pareto.png, hypervolume against evaluations, wall time and total budget with the reference point stated (and
+  at 25/50/75/100 % of the total budget when there are several budgets), and with a known front the fraction
   of its hypervolume reached after 50/100/200 evaluations (`pareto_front`);
+- several objectives with `--final-samples`: each re-sampled Pareto-optimal configuration's mean ± std, the
+  front of the means with error bars, resampled.png (`resampled`);
 - several budgets: Spearman rank correlation between every pair of budgets (`fidelity`);
 - results of other phases (e.g. "final"), counted and averaged.
 
@@ -27,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from . import fidelity, pareto_front, trajectory
+from . import fidelity, pareto_front, resampled, trajectory
 from .configs import ConfigWriter
 from .markdown import Output, fmt, jsonable, mean_std, table
 from .run import Run, load_run, metric
@@ -42,12 +45,14 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict
     """Write the report of a run directory into `out_dir` (default <run_dir>/report; the run's own files are
     only read) and return its JSON-able summary (also written as summary.json): the overview numbers, "single"
     (per-seed best-so-far, wall time and budget arrays, incumbents, evaluations to the optimum) or "multi"
-    (reference point, per-seed hypervolume arrays, front sizes, fraction of the true front's hypervolume),
-    "budget_correlation", and the paths written ("report", "configs", "best_config", "files"). Seeds are
-    string keys (JSON), missing values None."""
+    (reference point, per-seed hypervolume, cumulative budget and wall time arrays, front sizes, fraction of the
+    true front's hypervolume) and "resampled" (final samples of a multi-objective run), "budget_correlation",
+    and the paths written ("report", "configs", "best_config", "files"). Seeds are string keys (JSON), missing
+    values None."""
     run = load_run(run_dir)
     out = Output(Path(out_dir) if out_dir is not None else run.path / "report")
-    for pattern in ("best_*.json", "front_*.json"):  # configuration files of an earlier report of this run
+    # configuration files of an earlier report of this run
+    for pattern in ("best_*.json", "front_*.json", "final_*.json"):
         for stale in (out.root / "configs").glob(pattern):
             stale.unlink()
     writer = ConfigWriter(run)
@@ -57,6 +62,10 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict
         text, summary["single"] = trajectory.section(run, out, writer)
     else:
         text, summary["multi"] = pareto_front.section(run, out, writer)
+        again = resampled.section(run, out, writer)
+        if again is not None:
+            text += "\n\n" + again[0]
+            summary["resampled"] = again[1]
     parts.append(text)
     correlation = fidelity.section(run, out)
     if correlation is not None:

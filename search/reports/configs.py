@@ -2,7 +2,8 @@
 
 - generator spaces (hnag, hnag-ops, hnag-ratios, hnag-full, rnag, or a ConfigSpace .json file): the generator
   hyperparameters (`GeneratorParams` / `RNAGParams`, `.to_dict()`) plus "seed", the seed the evaluator built
-  the network with (the result's seed); `nago train --config FILE` trains that very network. The data set's
+  the network with (the evaluation's `info["architecture_seed"]`; the result's seed in logs written before
+  evaluations recorded it); `nago train --config FILE` trains that very network. The data set's
   `input_shape` and `num_classes` come from the settings ("input_shape"/"num_classes", or the evaluator's); when
   neither holds them, CIFAR's (3, 32, 32) and 10 are written and the report says so.
 - cell spaces (nb201, nb101): the {"arch": ...} configuration;
@@ -65,7 +66,8 @@ class ConfigWriter:
         from ..spaces import params_from_config
 
         params = params_from_config(self._context or {}, config, self.shape, self.classes)
-        return {**params.to_dict(), "seed": int(record.get("seed") or 0)}
+        seed = (record.get("info") or {}).get("architecture_seed", record.get("seed"))
+        return {**params.to_dict(), "seed": int(seed or 0)}
 
     def write(self, out: Output, name: str, record: Mapping[str, Any]) -> str:
         """Write configs/<name>.json; returns its path relative to the report, or '- (reason)'."""

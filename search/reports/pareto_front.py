@@ -1,7 +1,10 @@
 """Multi-objective report: the Pareto front of the ok max-budget results (per seed and pooled over seeds),
-front.csv / front.json, the configurations on the pooled front as files, pareto.png, and the hypervolume after
-each evaluation (mean ± std over seeds) with its reference point stated; with a known true front, the fraction
-of the true front's hypervolume reached after 50, 100 and 200 evaluations.
+front.csv / front.json, the configurations on the pooled front as files, pareto.png, and the hypervolume
+(mean ± std over seeds) against evaluations, search wall time and total budget (the sum of every result's
+budget: epochs when training, so multi-fidelity runs compare with full-budget ones at equal cost) with its
+reference point stated; for several budgets, the hypervolume once 25/50/75/100 % of the total budget is spent;
+with a known true front, the fraction of the true front's hypervolume reached after 50, 100 and 200
+evaluations.
 
 Reference point, in this order: the known one (settings "known": {"reference": ...}), the search's own
 (settings "reference_point"), else the pooled ok max-budget results' nadir plus 10 % of their range
@@ -20,12 +23,13 @@ import numpy as np
 from ..pareto import hypervolume, pareto_front, reference_point
 from .configs import ConfigWriter
 from .markdown import Output, config_text, fmt, mean_std, table
-from .plots import band, integer_ticks, plain_ticks, pyplot, readable_log
+from .plots import band, integer_ticks, plain_ticks, pyplot, readable_log, steps_on_grid
 from .run import Run, config_key
 
-__all__ = ["front_points", "hypervolume_trace", "reference", "section", "CHECKPOINTS"]
+__all__ = ["front_points", "hypervolume_trace", "reference", "section", "CHECKPOINTS", "BUDGET_SHARES"]
 
 CHECKPOINTS = (50, 100, 200)
+BUDGET_SHARES = (0.25, 0.5, 0.75, 1.0)
 TABLE_ROWS = 50
 # objectives that span orders of magnitude get a log axis (with plain tick labels) when they do
 LOG_OBJECTIVES = {"params", "macs", "memory", "latency"}
@@ -187,18 +191,33 @@ def _plot_front(run: Run, out: Output, pooled: np.ndarray, idx: list[int], ref: 
 def _hypervolume(run: Run, out: Output, seeds: list[int], traces: dict[int, np.ndarray], ref: np.ndarray,
                  ref_text: str, source: str, data: dict[str, Any]) -> str:
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
     horizon = min(len(traces[s]) for s in seeds)
-    band(ax, np.arange(1, horizon + 1), np.vstack([traces[s][:horizon] for s in seeds]), seeds=seeds)
-    integer_ticks(ax.xaxis)
-    lines = [f"## Hypervolume\n\nHypervolume of the max-budget front after each evaluation, reference point "
-             f"({ref_text}) [{source}]. Final hypervolume per seed: {mean_std(data['final_hypervolume'].values())}; "
-             f"pooled over seeds: {fmt(data['pooled_hypervolume'])}."]
+    band(axes[0], np.arange(1, horizon + 1), np.vstack([traces[s][:horizon] for s in seeds]), seeds=seeds)
+    integer_ticks(axes[0].xaxis)
+    axes[0].set_xlabel("evaluations")
+    data["cumulative_budget"] = {s: np.cumsum([float(r["budget"]) for r in run.results[s]]) for s in seeds}
+    data["wall_s"] = {s: run.elapsed[s] for s in seeds}
+    for ax, key, what in ((axes[1], "wall_s", "search wall time (s)"),
+                          (axes[2], "cumulative_budget", "total budget (sum of budgets)")):
+        xs = [np.asarray(data[key][s], dtype=np.float64) for s in seeds]
+        end = min(float(np.nanmax(v)) if np.isfinite(v).any() else 0.0 for v in xs)
+        grid = np.linspace(0.0, end, 300)
+        band(ax, grid, steps_on_grid(xs, [traces[s] for s in seeds], grid), seeds=seeds)
+        ax.set_xlabel(what)
+        plain_ticks(ax, "x")
+    lines = [f"## Hypervolume\n\nHypervolume of the max-budget front against evaluations, search wall time and "
+             f"total budget (every result's budget counts, smaller budgets included), reference point ({ref_text}) "
+             f"[{source}]. Final hypervolume per seed: {mean_std(data['final_hypervolume'].values())}; pooled over "
+             f"seeds: {fmt(data['pooled_hypervolume'])}."]
     true_front = run.known.get("front")
-    if true_front:
-        true_hv = hypervolume(np.asarray(true_front, dtype=np.float64), ref)
+    true_hv = hypervolume(np.asarray(true_front, dtype=np.float64), ref) if true_front else None
+    if run.multi_fidelity:
+        lines.append(_budget_table(seeds, traces, data, true_hv))
+    if true_hv is not None:
         data["true_hypervolume"] = true_hv
-        ax.axhline(true_hv, color="k", ls="--", lw=1, label=f"true front's hypervolume ({fmt(true_hv)})")
+        for ax in axes:
+            ax.axhline(true_hv, color="k", ls="--", lw=1, label=f"true front's hypervolume ({fmt(true_hv)})")
         fractions = {}
         for n in CHECKPOINTS:
             per = {s: (float(traces[s][n - 1] / true_hv) if len(traces[s]) >= n and true_hv > 0 else None)
@@ -212,11 +231,35 @@ def _hypervolume(run: Run, out: Output, seeds: list[int], traces: dict[int, np.n
                      + table(["evaluations", "fraction of true hypervolume", "seeds"],
                              [(n, "-" if f["mean"] is None else f"{fmt(f['mean'])} ± {fmt(f['std'])}", f["n"])
                               for n, f in fractions.items()]))
-    ax.set_xlabel("evaluations")
-    ax.set_ylabel("hypervolume")
-    plain_ticks(ax, "y")
-    ax.set_title(f"Hypervolume after each evaluation\nreference point ({ref_text})", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    for ax in axes:
+        ax.set_ylabel("hypervolume")
+        plain_ticks(ax, "y")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.suptitle(f"{run.settings.get('strategy')} on {run.settings.get('space')}: hypervolume of the max-budget "
+                 f"front, reference point ({ref_text})", fontsize=10)
     lines.insert(1, f"![hypervolume]({out.figure(fig, 'hypervolume.png')})")
     return "\n\n".join(lines)
+
+
+def _budget_table(seeds: list[int], traces: dict[int, np.ndarray], data: dict[str, Any],
+                  true_hv: float | None) -> str:
+    """Hypervolume once each share of the total budget is spent (of the smallest total over seeds), and its
+    fraction of the true front's hypervolume when that is known."""
+    total = min(float(data["cumulative_budget"][s][-1]) for s in seeds)
+    rows, at = [], {}
+    for share in BUDGET_SHARES:
+        budget = share * total
+        values = []
+        for s in seeds:
+            n = int(np.searchsorted(data["cumulative_budget"][s], budget * (1 + 1e-9), side="right"))
+            values.append(float(traces[s][n - 1]) if n else 0.0)
+        at[str(share)] = {"budget": budget, "mean": float(np.mean(values)), "std": float(np.std(values)),
+                          "per_seed": dict(zip(seeds, values))}
+        fraction = [mean_std([v / true_hv for v in values])] if true_hv else []
+        rows.append((f"{share:.0%}", budget, mean_std(values), *fraction))
+    data["hypervolume_at_budget"] = at
+    return ("Hypervolume once a share of the total budget is spent (the smallest total over seeds; mean ± std):"
+            "\n\n" + table(["share", "total budget", "hypervolume",
+                             *(["fraction of true hypervolume"] if true_hv else [])], rows))
