@@ -162,20 +162,22 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     search.add_argument("--seeds", type=int, default=1, help="independent searches, seeds --seed, --seed + 1, ...")
     search.add_argument("--evaluations", type=int, default=None, help="evaluations per seed (default: 10 when "
-                        "training, 150 on tables, 100 on problems; hyperband and bohb stop after --iterations)")
+                        "training, 150 on tables, 100 on problems; hyperband, bohb and mobohb stop after --iterations)")
     search.add_argument("--max-budget", "--budget", dest="max_budget", type=float, default=None,
                         help="largest budget (epochs when training; default 3)")
-    search.add_argument("--min-budget", type=float, default=None, help="smallest budget (hyperband, bohb; "
+    search.add_argument("--min-budget", type=float, default=None, help="smallest budget (hyperband, bohb, mobohb; "
                         "default max / 9)")
-    search.add_argument("--eta", type=float, default=None, help="successive halving's factor (hyperband, bohb)")
+    search.add_argument("--eta", type=float, default=None, help="successive halving's factor (hyperband, bohb, "
+                        "mobohb)")
     search.add_argument("--iterations", type=int, default=None, help="successive halving brackets (hyperband, "
-                        "bohb)")
+                        "bohb, mobohb)")
     search.add_argument("--option", metavar="KEY=VALUE", action="append", dest="options",
                         help="strategy option (e.g. num_candidates=100, acquisition=ucb, kappa=2); repeatable")
     search.add_argument("--warm-start", metavar="RUN_DIR", default=None, help="mobo: start from another run's "
                         "evaluations of the same space (those at --max-budget first; others only when too few)")
     search.add_argument("--final-samples", type=int, default=0, help="after the search, train the best generator "
-                        "this many more times on new architecture seeds at the largest budget")
+                        "(with several objectives: each Pareto-optimal one) this many more times on new architecture "
+                        "seeds at the largest budget")
     search.add_argument("--fixed-architecture", action="store_true", help="training: build every job's network "
                         "from the run seed, so a configuration is the same network at every budget (default: a "
                         "network re-sampled per configuration and budget, as in the NAGO paper)")
