@@ -3,7 +3,10 @@
 Prints, in one run:
 1. sample+compile time per network over N random configurations from the paper's ranges (expanded space:
    merge and op probabilities, stage and channel ratios), with a parameter budget;
-2. the worst budget error over them (and how many budgets the solver refused, if any);
+2. the worst budget error over them (and how many budgets the solver refused, if any), then a timing table
+   (issue 12: median at most 100 ms, max at most 500 ms, worst error at most 1%): median, p90 and max of the
+   wall clock and CPU time, split into sample (generate) and compile, with the machine's load average;
+   `--profile LINES` adds cProfile's top lines for the same loop;
 3. the share of configurations the budget solver refuses on the `hnag` search space (issue 11: small budgets
    failed most evaluations), per budget (20k, 50k, 1M) and input shape (digits' 1x8x8, CIFAR's 3x32x32):
    N configurations sampled with `search.spaces.make_space("hnag", {"param_budget": B}).sample(rng)`, each
@@ -12,11 +15,16 @@ Prints, in one run:
    PyTorch (same parameters, copied weight for weight, outputs checked equal), target >= 0.95.
 
     uv run python experiments/bench_factory.py [--configs 200] [--budget 1000000] [--steps 30]
-        [--space-budgets 20000,50000,1000000] [--skip-throughput]
+        [--space-budgets 20000,50000,1000000] [--skip-throughput] [--profile 25]
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import math
+import os
+import pstats
 import statistics
 import time
 
@@ -66,37 +74,77 @@ def space_refusals(configs: int, budget: int, input_shape: tuple[int, int, int])
             "stem_ratio_max": max(stem_ratios, default=float("nan"))}
 
 
+def _quantile(values: list[float], q: float) -> float:
+    """The q-quantile by the nearest rank (p90 of 200 values: the 180th smallest)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
 def sample_and_compile(configs: int, budget: int) -> dict:
+    """Generate (sample + budget solver) and compile `configs` random expanded-space networks, each timed in wall
+    clock and in this process's CPU time (which machine load inflates less)."""
     rng = np.random.default_rng(0)
-    times, errors, refused = [], [], 0
+    times: dict[str, list[float]] = {"wall": [], "cpu": [], "generate": [], "compile": []}
+    errors, refused = [], 0
     for i in range(configs):
         params = random_params(rng, budget)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             spec = hnag.generate(params, seed=i)
         except ValueError:
             refused += 1
             continue
+        generated = time.perf_counter()
         model = hnag.compile_spec(spec)
-        times.append(time.perf_counter() - start)
+        end = time.perf_counter()
+        for key, value in (("wall", end - start), ("cpu", time.process_time() - cpu),
+                           ("generate", generated - start), ("compile", end - generated)):
+            times[key].append(value)
         assert sum(p.numel() for p in model.parameters()) == hnag.count_params(spec)
         errors.append(abs(hnag.count_params(spec) - budget) / budget)
-    return {"n": len(times), "refused": refused, "median_s": statistics.median(times), "max_s": max(times),
-            "worst_error": max(errors), "mean_error": statistics.mean(errors)}
+    summary = {f"{key}_{stat}": fn(values) for key, values in times.items()
+               for stat, fn in (("median", statistics.median), ("p90", lambda v: _quantile(v, 0.9)), ("max", max))}
+    return {"n": len(times["wall"]), "refused": refused, "median_s": summary["wall_median"],
+            "max_s": summary["wall_max"], "worst_error": max(errors), "mean_error": statistics.mean(errors), **summary}
+
+
+def profile_sample_and_compile(configs: int, budget: int, lines: int) -> str:
+    """cProfile's top `lines` functions by cumulative time over the same configurations."""
+    profiler = cProfile.Profile()
+    profiler.runcall(sample_and_compile, configs, budget)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(lines)
+    return out.getvalue()
+
+
+def timing_table(gen: dict, budget: int) -> str:
+    """Sample + compile times (targets: median at most 100 ms, max at most 500 ms) and the budget error."""
+    rows = [("sample + compile, wall clock", "wall"), ("sample + compile, CPU time of this process", "cpu"),
+            ("of which sample (generate, budget solver)", "generate"), ("of which compile (torch modules)", "compile")]
+    lines = [f"| {gen['n']} configurations, budget {budget:,} | median | p90 | max |", "|---|---|---|---|"]
+    lines += [f"| {label} | {gen[key + '_median'] * 1000:.0f} ms | {gen[key + '_p90'] * 1000:.0f} ms | "
+              f"{gen[key + '_max'] * 1000:.0f} ms |" for label, key in rows]
+    lines.append(f"| relative budget error (target: worst at most 1%) | mean {gen['mean_error']:.3%} | | "
+                 f"worst {gen['worst_error']:.3%} |")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines.append(f"\nload average {load:.1f} on {os.cpu_count()} cores (wall clock exceeds CPU time when the "
+                 f"machine is busy)")
+    return "\n".join(lines)
 
 
 # The reference network: HNAG with top WS(3, 2, 0) (cells 0 -> 1 -> 2 plus 0 -> 2, one cell per stage), a
-# single-node middle level, and bottom WS(4, 2, 0) (a -> b -> c -> d plus a -> d), conv3x3 everywhere, sums.
+# single-node middle level, and bottom WS(4, 2, 0) (a -> b -> c -> d plus a -> d), conv3x3 everywhere, sums;
+# stages are entered by average pooling (the default downsampling).
 REFERENCE = hnag.GeneratorParams(top_n=3, top_k=2, top_p=0.0, mid_n=1, bottom_n=4, bottom_k=2, bottom_p=0.0,
                                  base_channels=32, input_shape=(3, 32, 32), num_classes=10)
 
 
 class HandCell(nn.Module):
-    """a -> b -> c -> d, d also reads a; ReLU-conv3x3-BN each; the first strided when the cell downsamples."""
+    """a -> b -> c -> d, d also reads a; ReLU-conv3x3-BN each."""
 
-    def __init__(self, c_in: int, c: int, stride: int) -> None:
+    def __init__(self, c_in: int, c: int) -> None:
         super().__init__()
-        self.a, self.b = ReLUConvBN(c_in, c, 3, stride), ReLUConvBN(c, c, 3)
+        self.a, self.b = ReLUConvBN(c_in, c, 3), ReLUConvBN(c, c, 3)
         self.c, self.d = ReLUConvBN(c, c, 3), ReLUConvBN(c, c, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,17 +156,17 @@ class HandWritten(nn.Module):
     def __init__(self, c: int = 32, classes: int = 10) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))
-        self.cell0 = HandCell(c, c, 1)
-        self.cell1 = HandCell(c, 2 * c, 2)
+        self.cell0 = HandCell(c, c)
+        self.cell1 = HandCell(c, 2 * c)
         self.proj0, self.proj1 = projection(c, 4 * c), projection(2 * c, 4 * c)
-        self.cell2 = HandCell(4 * c, 4 * c, 2)
+        self.cell2 = HandCell(4 * c, 4 * c)
         self.classifier = nn.Linear(4 * c, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.stem(x)
-        x0 = self.cell0(s)
-        x1 = self.cell1(x0)
-        x2 = self.cell2(self.proj0(nn.functional.avg_pool2d(x0, 2)) + self.proj1(x1))
+        pool = nn.functional.avg_pool2d
+        x0 = self.cell0(self.stem(x))                                      # 32 x 32
+        x1 = self.cell1(pool(x0, 2))                                       # 16 x 16
+        x2 = self.cell2(self.proj0(pool(x0, 4)) + self.proj1(pool(x1, 2)))  # 8 x 8
         return self.classifier(x2.mean(dim=(2, 3)))
 
 
@@ -172,6 +220,8 @@ def main() -> None:
     parser.add_argument("--space-budgets", default="20000,50000,1000000",
                         help="budgets of the hnag-space refusal table (comma-separated; empty: skip it)")
     parser.add_argument("--skip-throughput", action="store_true", help="skip the training throughput measure")
+    parser.add_argument("--profile", type=int, default=0, metavar="LINES",
+                        help="also profile sample + compile (cProfile) and print its top LINES by cumulative time")
     args = parser.parse_args()
     budgets = [int(float(b)) for b in args.space_budgets.split(",") if b.strip()]
     if budgets:
@@ -191,6 +241,10 @@ def main() -> None:
           f"{gen['median_s'] * 1000:.0f} ms ({gen['max_s'] * 1000:.0f} ms) |")
     print(f"| budget {args.budget:,}: worst / mean relative error | {gen['worst_error']:.3%} / {gen['mean_error']:.3%} |")
     print(f"| budgets refused by the solver (outside 1%) | {gen['refused']} of {args.configs} |")
+    print()
+    print(timing_table(gen, args.budget))
+    if args.profile:
+        print(profile_sample_and_compile(args.configs, args.budget, args.profile))
     if not args.skip_throughput:
         thr = throughput_ratio(args.steps, args.batch, args.repeats, args.device)
         print(f"| training throughput, compiled / hand-written ({thr['params']:,} params, {args.device}, "

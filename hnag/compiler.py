@@ -4,28 +4,42 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .modules import Merge, build_primitive, projection, resize_to
-from .plan import NodePlan, plan_graph
+from .gc_pause import gc_paused
+from .modules import Merge, build_primitive, has_weights, plain_merge, projection, resize_to
+from .plan import NodePlan, meeting_size, plan_graph
 from .spec import ArchitectureSpec, Graph, Node
 
 
 class NodeModule(nn.Module):
+    """One node: inputs average-pooled to where they meet (`meeting_size`), projected where the plan says,
+    merged, adapted, then the op.
+
+    Only what has parameters is a module (projections keyed by input position, a weighted merge, the adapter):
+    parameterless placeholders would be most of a large network's modules and most of its compile time. The
+    parameter names are those of a full list of projections (`projections.<input>.1.weight`)."""
+
     def __init__(self, node: Node, plan: NodePlan) -> None:
         super().__init__()
         self.inputs = list(node.inputs)
-        self.projections = nn.ModuleList(
-            projection(w, node.channels) if p else nn.Identity() for w, p in zip(plan.input_widths, plan.projected))
-        self.merge = Merge(node.merge, len(node.inputs), plan.merged_width, node.channels)
-        self.adapter = projection(plan.merged_width, node.channels) if plan.adapter else nn.Identity()
-        op_in = node.channels if plan.adapter else plan.merged_width
-        self.op = GraphModule(node.op, op_in) if isinstance(node.op, Graph) else \
-            build_primitive(node.op, op_in, node.channels, node.stride)
+        self.kind, self.channels = node.merge, node.channels
+        self.pool = node.stride if isinstance(node.op, Graph) else 1  # a nested graph's stride pools its inputs
+        self.projected = [k for k, p in enumerate(plan.projected) if p]
+        self.projections = nn.ModuleDict({str(k): projection(plan.input_widths[k], node.channels)
+                                          for k in self.projected}) if self.projected else None
+        self.merge = Merge(node.merge, len(node.inputs), plan.merged_width) \
+            if has_weights(node.merge, len(node.inputs)) else None
+        self.adapter = projection(plan.merged_width, node.channels) if plan.adapter else None
+        self.op = GraphModule(node.op, plan.op_width) if isinstance(node.op, Graph) else \
+            build_primitive(node.op, plan.op_width, node.channels, node.stride)
 
     def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
-        if len(xs) > 1:
-            size = min((x.shape[-2:] for x in xs), key=lambda s: s[0] * s[1])
-            xs = [proj(resize_to(x, size)) for proj, x in zip(self.projections, xs)]
-        return self.op(self.adapter(self.merge(xs)))
+        if len(xs) > 1 or self.pool > 1:
+            size = meeting_size([x.shape[-2:] for x in xs], self.pool)
+            xs = [resize_to(x, size) for x in xs]
+            for k in self.projected:
+                xs[k] = self.projections[str(k)](xs[k])
+        x = self.merge(xs) if self.merge is not None else plain_merge(self.kind, xs, self.channels)
+        return self.op(self.adapter(x) if self.adapter is not None else x)
 
 
 class GraphModule(nn.Module):
@@ -64,4 +78,5 @@ class Network(nn.Module):
 
 def compile_spec(spec: ArchitectureSpec) -> nn.Module:
     """Build the torch module for a spec (validated on the way; ValueError names the node at fault)."""
-    return Network(spec)
+    with gc_paused():
+        return Network(spec)

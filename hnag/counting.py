@@ -9,8 +9,8 @@ global average pool are all 0. thop (`training.measure`'s `macs`) would also cou
 """
 from __future__ import annotations
 
-from .plan import NodePlan, plan_graph
-from .primitives import PRIMITIVES, head_params, merge_params, projection_params
+from .plan import NodePlan, meeting_size, plan_graph
+from .primitives import head_params
 from .spec import ArchitectureSpec, Graph, Node
 
 Size = tuple[int, int]
@@ -18,15 +18,9 @@ Size = tuple[int, int]
 
 def count_node_params(node: Node, plan: NodePlan, memo: dict | None = None) -> int:
     """Projections, merge weights, adapter and op (a nested graph counted whole) of one node."""
-    total = sum(projection_params(w, node.channels) for w, p in zip(plan.input_widths, plan.projected) if p)
-    total += merge_params(node.merge, len(node.inputs), plan.merged_width)
-    op_in = plan.merged_width
-    if plan.adapter:
-        total += projection_params(plan.merged_width, node.channels)
-        op_in = node.channels
     if isinstance(node.op, Graph):
-        return total + count_graph_params(node.op, op_in, memo)
-    return total + PRIMITIVES[node.op][1](op_in, node.channels)
+        return plan.params + count_graph_params(node.op, plan.op_width, memo)
+    return plan.params
 
 
 def count_graph_params(graph: Graph, input_width: int, memo: dict | None = None) -> int:
@@ -35,7 +29,11 @@ def count_graph_params(graph: Graph, input_width: int, memo: dict | None = None)
     key = (id(graph), input_width)
     if memo is not None and key in memo:
         return memo[key]
-    total = sum(count_node_params(n, p, memo) for n, p in zip(graph.nodes, plan_graph(graph, input_width)))
+    total = 0
+    for node, plan in zip(graph.nodes, plan_graph(graph, input_width)):
+        total += plan.params
+        if isinstance(node.op, Graph):
+            total += count_graph_params(node.op, plan.op_width, memo)
     if memo is not None:
         memo[key] = total
     return total
@@ -89,18 +87,16 @@ def _graph_macs(graph: Graph, input_width: int, size: Size, memo: dict) -> tuple
     sizes: list[Size] = []
     total = 0
     for index, (node, plan) in enumerate(zip(graph.nodes, plan_graph(graph, input_width))):
-        in_sizes = [size if j == -1 else sizes[j] for j in node.inputs]
-        # several inputs meet at the smallest resolution (the first of equal area), as in NodeModule.forward
-        at = min(in_sizes, key=lambda s: s[0] * s[1]) if len(in_sizes) > 1 else in_sizes[0]
+        nested = isinstance(node.op, Graph)
+        at = meeting_size([size if j == -1 else sizes[j] for j in node.inputs], node.stride if nested else 1)
         positions = at[0] * at[1]
         total += sum(positions * w * node.channels for w, p in zip(plan.input_widths, plan.projected) if p)
         if node.merge == "attention" and len(node.inputs) > 1:   # Linear(width, 1) on each input's mean
             total += len(node.inputs) * plan.merged_width
-        op_in = plan.merged_width
+        op_in = plan.op_width
         if plan.adapter:
             total += positions * plan.merged_width * node.channels
-            op_in = node.channels
-        if isinstance(node.op, Graph):
+        if nested:
             macs, out = _graph_macs(node.op, op_in, at, memo)
         else:
             out = _out_size(at, node.op, node.stride)

@@ -13,6 +13,7 @@ from typing import Callable
 from . import hnag_generator, rnag_generator
 from .budget import solve_widths
 from .counting import count_graph_params
+from .gc_pause import gc_paused
 from .primitives import head_params
 from .params import GeneratorParams, RNAGParams
 from .spec import ArchitectureSpec, Graph
@@ -50,16 +51,19 @@ def generate(params: GeneratorParams | RNAGParams, seed: int = 0) -> Architectur
     naming the field for bad hyperparameters, a bad seed or a budget the widths cannot meet."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed: must be an integer >= 0, got {seed!r}")
-    seed = int(seed)  # a numpy integer would serialise differently in the spec's meta
+    with gc_paused():  # the solver's candidate networks are many small objects, none of them garbage
+        return _generate(params, int(seed))  # int(): a numpy integer would serialise differently in the meta
+
+
+def _generate(params: GeneratorParams | RNAGParams, seed: int) -> ArchitectureSpec:
     if isinstance(params, GeneratorParams):
-        topology = hnag_generator.sample_topology(params, seed)
+        builder = hnag_generator.NetworkBuilder(hnag_generator.sample_topology(params, seed))
         # Widths are [stem, stage 0, stage 1, ...]; the stem follows stage 0 unless stem_channels fixes it, and
         # is otherwise the budget solver's free, fine-grained width (see hnag.budget).
         stem = params.stem_channels
-        cells: dict = {}  # cell graphs by (cell, width, stride), shared by every network the solver builds
 
         def build(widths: list[int]) -> Graph:
-            return hnag_generator.build_network(topology, widths[1:], stem or widths[0], cells)
+            return builder.network(widths[1:], stem or widths[0])
 
         def widths_for(base: float) -> list[int]:
             stages = hnag_generator.stage_widths(params, base)

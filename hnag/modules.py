@@ -64,45 +64,58 @@ def projection(i: int, o: int) -> nn.Module:
     return ReLUConvBN(i, o, 1)
 
 
-class Merge(nn.Module):
-    """Combines a node's (already resized and projected) inputs."""
+def plain_merge(kind: str, xs: list[torch.Tensor], channels: int) -> torch.Tensor:
+    """Combine a node's (already resized and projected) inputs by a merge without weights: sum, mean, concat,
+    truncate_sum (each input sliced to its first `channels` channels); one input passes through."""
+    if len(xs) == 1:
+        return xs[0]
+    if kind == "concat":
+        return torch.cat(xs, dim=1)
+    if kind == "truncate_sum":
+        xs = [x[:, :channels] for x in xs]
+    out = xs[0]
+    for x in xs[1:]:
+        out = out + x
+    return out / len(xs) if kind == "mean" else out
 
-    def __init__(self, kind: str, n_inputs: int, width: int, channels: int) -> None:
+
+class Merge(nn.Module):
+    """A merge with learnable weights: weighted_sum (sigmoid of one weight per input, as RandWire) or attention
+    (softmax over inputs of a shared Linear(width, 1) applied to each globally pooled input). The other merges
+    have no weights and need no module (`plain_merge`), which keeps compiling large networks cheap."""
+
+    def __init__(self, kind: str, n_inputs: int, width: int) -> None:
         super().__init__()
-        self.kind = kind if n_inputs > 1 else "single"
-        self.channels = channels
-        if self.kind == "weighted_sum":
+        if not has_weights(kind, n_inputs):
+            raise ValueError(f"merge: a Merge module needs weighted_sum or attention over several inputs, got "
+                             f"{kind!r} over {n_inputs}")
+        self.kind = kind
+        if kind == "weighted_sum":
             self.weight = nn.Parameter(torch.ones(n_inputs))
-        elif self.kind == "attention":
+        else:
             self.score = nn.Linear(width, 1)
 
     def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
-        kind = self.kind
-        if kind == "single":
-            return xs[0]
-        if kind == "concat":
-            return torch.cat(xs, dim=1)
-        if kind == "truncate_sum":
-            xs = [x[:, : self.channels] for x in xs]
-        if kind == "weighted_sum":
+        if self.kind == "weighted_sum":
             w = torch.sigmoid(self.weight)
             out = w[0] * xs[0]
             for i in range(1, len(xs)):
                 out = out + w[i] * xs[i]
             return out
-        if kind == "attention":
-            stacked = torch.stack(xs, dim=1)                                    # B, n, C, H, W
-            scores = self.score(stacked.mean(dim=(3, 4))).squeeze(-1)            # B, n
-            weights = torch.softmax(scores, dim=1).to(stacked.dtype)[:, :, None, None, None]
-            return (weights * stacked).sum(dim=1)
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
-        return out / len(xs) if kind == "mean" else out
+        stacked = torch.stack(xs, dim=1)                                    # B, n, C, H, W
+        scores = self.score(stacked.mean(dim=(3, 4))).squeeze(-1)            # B, n
+        weights = torch.softmax(scores, dim=1).to(stacked.dtype)[:, :, None, None, None]
+        return (weights * stacked).sum(dim=1)
+
+
+def has_weights(kind: str, n_inputs: int) -> bool:
+    """Whether a merge of `n_inputs` inputs has learnable weights (then it is a `Merge` module)."""
+    return n_inputs > 1 and kind in ("weighted_sum", "attention")
 
 
 def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Average-pool x down to `size` (inputs of different resolution meet at the smallest)."""
+    """Average-pool x down to `size`: by a whole factor when the sizes allow one, else adaptively (an odd side
+    halved and rounded up)."""
     if x.shape[-2:] == size:
         return x
     h, w = x.shape[-2:]

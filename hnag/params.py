@@ -15,6 +15,9 @@ MERGE_OPTIONS = ("sum", "weighted_sum", "attention", "concat")
 OPERATIONS = ("conv3x3", "conv5x5", "conv1x1", "sep_conv3x3", "sep_conv5x5", "max_pool3x3", "avg_pool3x3")
 
 MAX_WIDTH = 4096  # channels
+DOWNSAMPLE_OPTIONS = ("pool", "stride")
+STEM_STRIDES = (1, 2, 4)
+LARGE_INPUT = 40  # pixels: inputs at least this large on their shorter side get a stem that reduces by 4
 
 # The paper's search ranges for the base HNAG space (integers inclusive).
 SEARCH_RANGES: dict[str, tuple[float, float]] = {
@@ -129,6 +132,8 @@ class GeneratorParams:
     op_probs: dict[str, float] = field(default_factory=lambda: {"conv3x3": 1.0})
     base_channels: int = 16
     stem_channels: int | None = None  # None: the first stage's width
+    downsample: str = "pool"          # between stages: "pool" (the paper's) or "stride" (stride-2 input ops)
+    stem_stride: int | None = None    # 1, 2 or 4; None: 4 for inputs of LARGE_INPUT px or more, else 1
     param_budget: int | None = None
     budget_tolerance: float = 0.01
     input_shape: tuple[int, int, int] = (3, 32, 32)
@@ -147,6 +152,14 @@ class GeneratorParams:
     @property
     def num_stages(self) -> int:
         return len(self.stage_ratios)
+
+    @property
+    def resolved_stem_stride(self) -> int:
+        """`stem_stride`, or the automatic rule (the authors' code): 4 when the input's shorter side has at least
+        LARGE_INPUT pixels, else 1."""
+        if self.stem_stride is not None:
+            return self.stem_stride
+        return 4 if min(self.input_shape[1:]) >= LARGE_INPUT else 1
 
     def validate(self) -> "GeneratorParams":
         _check_ws(("top_n", "top_k", "top_p"), self.top_n, self.top_k, self.top_p)
@@ -168,6 +181,12 @@ class GeneratorParams:
         _check_int("base_channels", self.base_channels, 1, MAX_WIDTH)
         if self.stem_channels is not None:
             _check_int("stem_channels", self.stem_channels, 1, MAX_WIDTH)
+        if self.downsample not in DOWNSAMPLE_OPTIONS:
+            _fail("downsample", " or ".join(repr(o) for o in DOWNSAMPLE_OPTIONS), self.downsample)
+        if self.stem_stride is not None and (isinstance(self.stem_stride, bool) or
+                                             self.stem_stride not in STEM_STRIDES):
+            _fail("stem_stride", f"one of {', '.join(map(str, STEM_STRIDES))}, or null for the automatic rule",
+                  self.stem_stride)
         _check_budget(self.param_budget, self.budget_tolerance)
         _check_shape(self.input_shape, self.num_classes)
         return self

@@ -36,14 +36,15 @@ def summary(spec: ArchitectureSpec) -> str:
 
 
 def _levels(spec: ArchitectureSpec) -> list[Graph]:
-    """The network graph, then the first nested graph of each level below it (one example per level)."""
+    """The network graph, then an example graph of each level below it: the first of the deepest nested graphs
+    (so a cell, not a nested stem, stands for the middle level)."""
     levels, graph = [spec.network], spec.network
     while True:
-        nested = next((n.op for n in graph.nodes if isinstance(n.op, Graph)), None)
-        if nested is None:
+        nested = [n.op for n in graph.nodes if isinstance(n.op, Graph)]
+        if not nested:
             return levels
-        levels.append(nested)
-        graph = nested
+        graph = max(nested, key=lambda g: max(d for d, _ in g.walk()))
+        levels.append(graph)
 
 
 def _draw_graph(ax, graph: Graph, title: str) -> None:

@@ -17,6 +17,13 @@ MERGES = ("sum", "mean", "weighted_sum", "attention", "concat", "truncate_sum")
 
 @dataclass(frozen=True)
 class Node:
+    """One node: `op` reads the merge of `inputs` and outputs `channels` channels.
+
+    Inputs of different resolutions meet at the smallest (each average-pooled to it). `stride` divides the
+    resolution (rounding up): a primitive op strides itself (1 or 2); for a nested graph (a power of two) every
+    input edge is average-pooled to the reduced resolution before the merge, which is how HNAG pools between
+    stages."""
+
     op: Union[str, "Graph"]
     inputs: tuple[int, ...]
     channels: int

@@ -1,4 +1,5 @@
 """The factory: determinism, presets, exact parameter counting, budgets, graph rules, compilation modes."""
+import gc
 import json
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import torch
 
 import hnag
 from hnag.graphs import erdos_renyi_dag, rng_for, stage_sizes
+from hnag.hnag_generator import _Categorical
 from hnag.modules import build_primitive
 from hnag.primitives import PRIMITIVES
 from hnag.spec import ArchitectureSpec, Graph, Node
@@ -200,6 +202,60 @@ def test_invalid_specs_are_refused_with_the_node_named():
     bad_op = Graph((Node("conv9x9", (-1,), 8),), "network")
     with pytest.raises(ValueError, match="unknown op 'conv9x9'"):
         hnag.count_params(ArchitectureSpec("hnag", (3, 8, 8), 10, bad_op))
+    # planned (and memoised) per merge, op and widths: the error still names the node that asked
+    narrow = Graph((Node("conv3x3", (-1,), 4), Node("conv3x3", (-1,), 8),
+                    Node("conv1x1", (0, 1), 6, merge="truncate_sum", label="narrow")), "network")
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"network node 2 \(narrow\): truncate_sum needs inputs at least 6"):
+            hnag.count_params(ArchitectureSpec("hnag", (3, 8, 8), 10, narrow))
+    bad_stride = Graph((Node(Graph((Node("conv3x3", (-1,), 4),)), (-1,), 4, stride=3),), "network")
+    with pytest.raises(ValueError, match=r"network node 0: stride must be 1 or 2 \(for a nested graph a power of"):
+        hnag.count_params(ArchitectureSpec("hnag", (3, 8, 8), 10, bad_stride))
+
+
+def test_categorical_draws_are_numpys_choice_in_one_call():
+    probs = {"b": 0.5, "a": 0.0, "c": 2.0, "d": 1.0}
+    names = sorted(probs)
+    weights = np.array([probs[n] for n in names])
+    for seed in range(20):
+        ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+        drawn = _Categorical(probs).draw(ours, 25)
+        assert drawn == tuple(names[int(numpys.choice(4, p=weights / weights.sum()))] for _ in range(25))
+        assert ours.random() == numpys.random()  # the streams stay in step
+
+
+def test_the_garbage_collector_is_paused_only_while_building(monkeypatch):
+    import hnag.compiler
+    import hnag.hnag_generator
+
+    states = []
+
+    def spy(module, name):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, **k: states.append(gc.isenabled()) or original(*a, **k))
+
+    spy(hnag.hnag_generator, "sample_topology")
+    spy(hnag.compiler, "build_primitive")
+    hnag.compile_spec(hnag.generate(hnag.PRESETS["hnag-tiny"]))
+    assert states and not any(states) and gc.isenabled()
+    gc.disable()
+    try:
+        hnag.generate(hnag.PRESETS["hnag-tiny"])
+        assert not gc.isenabled()  # a caller's choice is left alone
+    finally:
+        gc.enable()
+
+
+def test_only_parts_with_parameters_are_modules():
+    nodes = (Node("conv3x3_bn", (-1,), 4), Node("conv3x3", (0,), 6),
+             Node("max_pool3x3", (0, 1), 6, merge="sum", label="projects input 0"),
+             Node("conv1x1", (1, 2), 6, merge="weighted_sum"))
+    model = hnag.compile_spec(ArchitectureSpec("hnag", (3, 8, 8), 10, Graph(nodes, "network")))
+    assert not any(isinstance(m, torch.nn.Identity) for m in model.modules())
+    names = {n for n, _ in model.named_parameters()}
+    assert {"body.nodes.2.projections.0.1.weight", "body.nodes.3.merge.weight"} <= names
+    assert not any(n.startswith("body.nodes.1.projections") for n in names)
+    assert numel(model) == hnag.count_params(ArchitectureSpec("hnag", (3, 8, 8), 10, Graph(nodes, "network")))
 
 
 def test_flat_search_space_keys_map_onto_the_parameters():
