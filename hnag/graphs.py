@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 def rng_for(seed: int, *path: int | str) -> np.random.Generator:
@@ -61,11 +64,15 @@ def dag_from_undirected(graph: nx.Graph) -> Dag:
 def watts_strogatz_dag(n: int, k: int, p: float, rng: np.random.Generator) -> Dag:
     """networkx's Watts-Strogatz graph: ring lattice joining each node to k // 2 neighbours on each side
     (networkx's convention: odd k acts as k - 1), each edge rewired with probability p."""
+    import networkx as nx  # imported here: it costs start-up time to every `nago --help`
+
     return dag_from_undirected(nx.watts_strogatz_graph(n, k, p, seed=_int_seed(rng)))
 
 
 def erdos_renyi_dag(n: int, p: float, rng: np.random.Generator) -> Dag:
     """networkx's G(n, p); n = 1 gives a single node (HNAG then has two levels)."""
+    import networkx as nx
+
     return dag_from_undirected(nx.gnp_random_graph(n, p, seed=_int_seed(rng)))
 
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import networkx as nx
-
 from .counting import count_node_params, count_params
 from .plan import plan_graph
 from .primitives import head_params
@@ -48,6 +46,8 @@ def _levels(spec: ArchitectureSpec) -> list[Graph]:
 
 
 def _draw_graph(ax, graph: Graph, title: str) -> None:
+    import networkx as nx  # imported here: it costs start-up time to every `nago --help`
+
     g = nx.DiGraph()
     g.add_node(-1, layer=0)
     for i, node in enumerate(graph.nodes):

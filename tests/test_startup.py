@@ -19,8 +19,8 @@ COMMANDS = ("generate", "train", "search", "report", "worker")
 
 # Imported by the commands that use them, never by parsing arguments: each costs seconds on a loaded machine
 # (torchvision's model zoo pulls in torch's compiler stack, ConfigSpace pulls in scipy.stats).
-DEFERRED = ("torchvision", "torch._dynamo", "triton", "matplotlib", "scipy", "sklearn", "pybnn", "ConfigSpace",
-            "hpbandster.core.master", "hpbandster.optimizers", "statsmodels", "search.run", "search.spaces",
+DEFERRED = ("torchvision", "torch._dynamo", "triton", "matplotlib", "networkx", "scipy", "sklearn", "pybnn",
+            "ConfigSpace", "hpbandster.core.master", "hpbandster.optimizers", "statsmodels", "search.run", "search.spaces",
             "search.evaluators", "search.strategies.base", "search.reports")
 
 
