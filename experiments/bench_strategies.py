@@ -257,7 +257,8 @@ def part_digits(args: argparse.Namespace, workdir: Path) -> str:
     from search.strategies.hyperband import hyperband_schedule, schedule_totals
 
     space_options = {"base_channels": 4, "top_n": [3, 6], "bottom_n": [3, 6]}
-    hi, lo, eta, brackets = 1.0, 1.0 / 9, 3.0, 3
+    hi, eta, brackets = float(args.digits_epochs), 3.0, args.digits_brackets
+    lo = hi / 9
     _, total = schedule_totals(hyperband_schedule(lo, hi, eta), brackets)
     n = int(total // hi)
     rows = []
@@ -337,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-queries", type=int, default=1000)
     parser.add_argument("--mobo-seeds", type=int, default=10, help="seeds of the MOBO ablation rows")
     parser.add_argument("--digits-seeds", type=int, default=3)
+    parser.add_argument("--digits-epochs", type=float, default=3.0, help="digits: the largest budget (epochs)")
+    parser.add_argument("--digits-brackets", type=int, default=9, help="digits: BOHB's brackets (sets the total "
+                        "epochs every method gets)")
     parser.add_argument("--mobo-batch", type=int, default=8)
     parser.add_argument("--mobo-steps", type=int, default=500,
                         help="SGHMC steps per fit (half burn-in); 500 measured as good as 1,500 on nb201-mo")
