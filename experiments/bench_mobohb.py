@@ -59,6 +59,7 @@ from search.reports.pareto_front import hypervolume_trace
 from search.strategies import make_strategy
 from search.strategies.base import Job, Result, Strategy
 from search.strategies.hyperband import hyperband_schedule, schedule_totals
+from bench_strategies import mean_std, table  # the same table helpers (a sibling script)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CIFAR_TAR = DATA / "cifar10" / "cifar10-jpeg.tar.gz"
@@ -66,20 +67,6 @@ GRID_POINTS = 200
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def mean_std(values: Sequence[float]) -> str:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    if not values:
-        return "-"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.3f} ± {sd:.3f}"
-
-
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 class OptunaNSGA2(Strategy):
     """Optuna's NSGAIISampler behind the ask/tell interface (not registered: an outside anchor of this script).
 

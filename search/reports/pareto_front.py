@@ -23,7 +23,7 @@ import numpy as np
 from ..pareto import hypervolume, pareto_front, reference_point
 from .configs import ConfigWriter
 from .markdown import Output, config_text, fmt, mean_std, table
-from .plots import band, integer_ticks, plain_ticks, pyplot, readable_log, steps_on_grid
+from .plots import band, integer_ticks, objective_axes, plain_ticks, pyplot, steps_on_grid
 from .run import Run, config_key
 
 __all__ = ["front_points", "hypervolume_trace", "reference", "section", "CHECKPOINTS", "BUDGET_SHARES"]
@@ -31,8 +31,6 @@ __all__ = ["front_points", "hypervolume_trace", "reference", "section", "CHECKPO
 CHECKPOINTS = (50, 100, 200)
 BUDGET_SHARES = (0.25, 0.5, 0.75, 1.0)
 TABLE_ROWS = 50
-# objectives that span orders of magnitude get a log axis (with plain tick labels) when they do
-LOG_OBJECTIVES = {"params", "macs", "memory", "latency"}
 
 
 def front_points(run: Run, seed: int) -> list[list[float] | None]:
@@ -173,15 +171,7 @@ def _plot_front(run: Run, out: Output, pooled: np.ndarray, idx: list[int], ref: 
             ax.step(true_front[order, a], true_front[order, b], where="post", color="k", ls="--", lw=1,
                     label="true Pareto front")
         ax.scatter([ref[a]], [ref[b]], marker="x", color="k", s=40, label="reference point")
-        for axis, k in (("x", a), ("y", b)):
-            v = np.asarray([y[k] for _, y in everything])
-            if names[k] in LOG_OBJECTIVES and v.min() > 0 and v.max() / v.min() > 100:
-                readable_log(ax, axis)
-            else:
-                plain_ticks(ax, axis)
-        ax.set_xlabel(names[a])
-        ax.set_ylabel(names[b])
-        ax.grid(alpha=0.3)
+        objective_axes(ax, names, a, b, np.asarray([y for _, y in everything]))
         ax.legend(fontsize=8, title="colour = budget" if len(budgets) > 1 else None, title_fontsize=8)
     fig.suptitle(f"{run.settings.get('strategy')} on {run.settings.get('space')}: ok evaluations and the "
                  f"Pareto front at the max budget (all objectives minimised)")

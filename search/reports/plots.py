@@ -99,3 +99,22 @@ def steps_on_grid(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], grid: np.n
         ok = idx >= 0
         out[k, ok] = y[idx[ok]]
     return out
+
+
+#: objectives whose values span orders of magnitude: a log axis when they do
+LOG_OBJECTIVES = {"params", "macs", "memory", "latency"}
+
+
+def objective_axes(ax: Any, names: Sequence[str], a: int, b: int, values: np.ndarray) -> None:
+    """Label a scatter of objective `a` against `b` (columns of `values`, shape (n, M)): a readable log axis
+    for a cost spanning more than two orders of magnitude, plain ticks otherwise, names and a grid."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1, len(names))
+    for axis, k in (("x", a), ("y", b)):
+        v = values[:, k] if len(values) else np.ones(1)
+        if names[k] in LOG_OBJECTIVES and v.min() > 0 and v.max() / v.min() > 100:
+            readable_log(ax, axis)
+        else:
+            plain_ticks(ax, axis)
+    ax.set_xlabel(names[a])
+    ax.set_ylabel(names[b])
+    ax.grid(alpha=0.3)

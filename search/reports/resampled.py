@@ -18,8 +18,7 @@ import numpy as np
 from ..pareto import non_dominated_mask
 from .configs import ConfigWriter
 from .markdown import Output, config_text, fmt, table
-from .plots import plain_ticks, pyplot, readable_log
-from .pareto_front import LOG_OBJECTIVES
+from .plots import objective_axes, pyplot
 from .run import Run, config_key
 
 __all__ = ["groups", "section"]
@@ -113,15 +112,7 @@ def _plot(run: Run, out: Output, entries: list[dict[str, Any]], front: set[int])
             order = np.argsort(means[:, a], kind="stable")
             ax.step(means[order, a], means[order, b], where="post", color="crimson", lw=1)
         values = np.asarray([v for e in entries for v in e["samples"]] + seen.tolist(), dtype=np.float64)
-        for axis, k in (("x", a), ("y", b)):
-            v = values[:, k] if len(values) else np.ones(1)
-            if names[k] in LOG_OBJECTIVES and v.min() > 0 and v.max() / v.min() > 100:
-                readable_log(ax, axis)
-            else:
-                plain_ticks(ax, axis)
-        ax.set_xlabel(names[a])
-        ax.set_ylabel(names[b])
-        ax.grid(alpha=0.3)
+        objective_axes(ax, names, a, b, values)
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles))
         ax.legend(unique.values(), unique.keys(), fontsize=8)
