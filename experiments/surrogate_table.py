@@ -9,8 +9,12 @@ Input: a JSON-lines file of evaluations, one object per line::
     {"x": [0.12, 0.5, ...], "objectives": {"error": 0.23, "memory": 1.8}}
 
 (``x`` may also be called ``config_vector``; ``objectives`` may also be ``y``, either a mapping or a list in the
-order of ``--objectives``). Without ``--data`` the script generates evaluations of a synthetic two-objective
-function with input-dependent noise (``--write-synthetic`` saves them in the format above).
+order of ``--objectives``). ``--nb201 [TABLE]`` draws ``--n`` (default 150, the paper's Table 1 size) random
+cells of the NAS-Bench-201 CIFAR-10 table instead (default ``../shared/data/nb201/nb201_cifar10.csv``), looked up
+through the search's tabular evaluator: x is the one-hot encoding of the cell's six edge operations, the
+objective its validation error (harder than digits, and a real benchmark's noise: the error of poor cells
+varies far more than that of good ones). Without either, the script generates evaluations of a synthetic
+two-objective function with input-dependent noise (``--write-synthetic`` saves them in the format above).
 
 Values are modelled, and NLL/RMSE reported, in each objective's modelling units: the log of the raw value
 for the built-in objectives declared with ``transform="log"`` (memory, latency, params, MACs) when
@@ -18,6 +22,7 @@ for the built-in objectives declared with ``transform="log"`` (memory, latency, 
 
     uv run python experiments/surrogate_table.py                      # synthetic data
     uv run python experiments/surrogate_table.py --data runs/evals.jsonl --objectives error memory
+    uv run python experiments/surrogate_table.py --nb201 --splits 5     # 150 NB201 CIFAR-10 cells
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from search.objectives import OBJECTIVES
 from search.mobo.surrogates import HeteroscedasticBNN, HomoscedasticBNN, gaussian_nll, rmse
 
 SURROGATES = {"heteroscedastic": HeteroscedasticBNN, "homoscedastic": HomoscedasticBNN}
+NB201_TABLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201" / "nb201_cifar10.csv"
 
 
 # --------------------------------------------------------------------------------------------------- data
@@ -54,6 +60,28 @@ def synthetic_evaluations(n: int = 150, dim: int = 4, seed: int = 0) -> list[dic
     mem = np.exp(log_mem + (0.02 + 0.3 * X[:, 1] ** 2) * rng.normal(size=n))
     return [{"x": X[i].tolist(), "objectives": {"error": float(err[i]), "memory": float(mem[i])}}
             for i in range(n)]
+
+
+def nb201_evaluations(table: str | Path = NB201_TABLE, n: int = 150, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` distinct random NB201 cells looked up in `table` by the tabular evaluator: x = one-hot of the six
+    edge operations, objective "error" (1 - validation accuracy)."""
+    from search.evaluators.tabular import TabularEvaluator
+
+    evaluator = TabularEvaluator("nb201", table)
+    space = evaluator.space
+    rng = np.random.default_rng(seed)
+    records: dict[str, dict[str, Any]] = {}
+    while len(records) < n:
+        point = space.sample(rng)
+        key = space.hash(point)
+        if key in records:
+            continue
+        result = evaluator.evaluate(space.to_config(point), 1.0, 0)
+        if result.status != "ok":
+            raise ValueError(f"{table}: cell {space.to_config(point)} failed ({result.error})")
+        onehot = [float(v == j) for v, k in zip(space.to_vector(point), space.vector_kinds) for j in range(k)]
+        records[key] = {"x": onehot, "objectives": {"error": float(result.metrics["error"])}}
+    return list(records.values())
 
 
 def load_evaluations(path: str | Path) -> list[dict[str, Any]]:
@@ -161,6 +189,9 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", help="JSON-lines evaluations file (default: generate synthetic data)")
+    ap.add_argument("--nb201", nargs="?", const=str(NB201_TABLE), default=None, metavar="TABLE",
+                    help=f"random cells of an NB201 table (default table: {NB201_TABLE})")
+    ap.add_argument("--n", type=int, default=150, help="cells drawn with --nb201 (default 150)")
     ap.add_argument("--objectives", nargs="+", default=None,
                     help="objective names, in file order when values are lists (default: error memory)")
     ap.add_argument("--splits", type=int, default=10)
@@ -180,9 +211,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
 
-    objectives = args.objectives or ["error", "memory"]
+    objectives = args.objectives or (["error"] if args.nb201 else ["error", "memory"])
     try:
-        if args.data:
+        if args.data and args.nb201:
+            raise ValueError("--data and --nb201: give one source of evaluations")
+        if args.nb201:
+            records = nb201_evaluations(args.nb201, args.n, args.seed)
+            source = f"NB201 {Path(args.nb201).name} ({args.n} random cells, seed {args.seed})"
+        elif args.data:
             records = load_evaluations(args.data)
             source = args.data
         else:

@@ -66,12 +66,20 @@ class SearchRequest:
     warm_start: str | None = None
     #: training: every job's network from the run seed itself, not re-sampled per (configuration, budget)
     fixed_architecture: bool = False
+    #: a named set of search settings (`search.presets`) filling the fields left unset; explicit fields win
+    preset: str | None = None
     # pool (training only)
     host: str = "127.0.0.1"
     port: int = 0
     device: str = "auto"
     threads: int | None = None
     job_timeout: float | None = None
+    #: MB of memory a job may add to its worker process (Linux)
+    job_memory: float | None = None
+    #: where jobs run: "pyro" (default for a new search) or "dask"; None on resume: the backend of search.json
+    backend: str | None = None
+    #: a running Dask scheduler's address (backend "dask"; None: a local cluster)
+    scheduler: str | None = None
 
 
 @dataclass
@@ -138,9 +146,10 @@ def build_evaluator(req: SearchRequest) -> tuple[Space, Evaluator]:
     from .evaluators.training import TrainingEvaluator
 
     space = make_space(req.space or "hnag", req.space_options)
-    return space, TrainingEvaluator(space, req.dataset or "digits", data_dir=req.data_dir,
-                                    train_overrides=req.train_overrides, device=req.device,
-                                    fixed_architecture=req.fixed_architecture)
+    evaluator = TrainingEvaluator(space, req.dataset or "digits", data_dir=req.data_dir,
+                                  train_overrides=req.train_overrides, device=req.device,
+                                  fixed_architecture=req.fixed_architecture)
+    return evaluator.space, evaluator
 
 
 def _objectives(req: SearchRequest, evaluator: Evaluator, multi: bool) -> list[str]:
@@ -170,17 +179,21 @@ def _objectives(req: SearchRequest, evaluator: Evaluator, multi: bool) -> list[s
 
 def prepare(req: SearchRequest) -> Prepared:
     """Check a new request completely and build its parts; nothing is written."""
+    preset_filled = None
+    if req.preset is not None:
+        from .presets import apply_preset
+
+        preset_filled = apply_preset(req)
     _int_at_least("seed", req.seed, 0)
     _int_at_least("seeds", req.seeds, 1)
     _int_at_least("workers", req.workers, 1 if _sources(req) != "dataset" else 0)
     _int_at_least("final-samples", req.final_samples, 0)
     if req.evaluations is not None:
         _int_at_least("evaluations", req.evaluations, 1)
-    from .engine.pyro import check_pool_options
-
-    check_pool_options(workers=req.workers, port=req.port, threads=req.threads, job_timeout=req.job_timeout)
+    _check_pool(req, req.backend or "pyro")
     cls = strategy_class(req.strategy)
     space, evaluator = build_evaluator(req)
+    _check_backend(req, evaluator)
     cls.check_space(space)
     if evaluator.kind == "training" and not space.has_spec:
         raise ValueError(f"space: {space.name} points are not networks; nothing to train")
@@ -214,11 +227,26 @@ def prepare(req: SearchRequest) -> Prepared:
         "objectives": objectives, "seeds": seeds, "evaluations": evaluations, "max_budget": max_budget,
         "min_budget": min_budget, "final_samples": req.final_samples, "notes": notes,
     }
+    if req.preset is not None:
+        settings.update(preset=req.preset, preset_filled=preset_filled)
     settings.update(_known(evaluator, objectives))
     if evaluator.kind == "training":
         settings.update(dataset=req.dataset or "digits", input_shape=list(evaluator.input_shape),
-                        num_classes=int(evaluator.num_classes))
+                        num_classes=int(evaluator.num_classes), backend=req.backend or "pyro")
     return Prepared(settings, space, evaluator, seeds, dict(req.options))
+
+
+def _check_pool(req: SearchRequest, backend: str) -> None:
+    from .engine.driver import check_pool_options
+
+    check_pool_options(workers=req.workers, port=req.port, threads=req.threads, job_timeout=req.job_timeout,
+                       job_memory=req.job_memory, backend=backend, scheduler=req.scheduler)
+
+
+def _check_backend(req: SearchRequest, evaluator: Evaluator) -> None:
+    if evaluator.in_process and (req.backend == "dask" or req.scheduler is not None):
+        raise ValueError(f"backend: {evaluator.kind} jobs run in the search's own process; --backend dask and "
+                         "--scheduler are for training (--dataset)")
 
 
 def strategy_option_names(name: str) -> tuple[str, ...]:
@@ -321,7 +349,7 @@ def _reopen(req: SearchRequest, stored: Mapping[str, Any]) -> Prepared:
     if req.strategy and req.strategy != stored["strategy"]:
         raise RunStoreError(f"strategy: {req.run_dir} holds a {stored['strategy']} search, not {req.strategy}")
     given = {"space": req.space, "space_options": req.space_options or None, "objectives": req.objectives,
-             "max_budget": req.max_budget, "min_budget": req.min_budget,
+             "max_budget": req.max_budget, "min_budget": req.min_budget, "preset": req.preset,
              "seeds": None if req.seeds == 1 and req.seed == 0 else list(range(req.seed, req.seed + req.seeds))}
     for key, value in given.items():
         if value is not None and value != stored.get(key):
@@ -352,6 +380,10 @@ def _reopen(req: SearchRequest, stored: Mapping[str, Any]) -> Prepared:
     space = evaluator.space if hasattr(evaluator, "space") else make_space(stored["space"],
                                                                            stored["space_options"])
     settings = {**dict(stored), "options": options, "evaluations": evaluations}
+    if req.backend is not None:  # told otherwise: this session runs elsewhere (search.json keeps the first)
+        settings["backend"] = req.backend
+    _check_pool(req, settings.get("backend", "pyro"))
+    _check_backend(req, evaluator)
     return Prepared(settings, space, evaluator, list(stored["seeds"]), dict(stored["options"]))
 
 
@@ -365,7 +397,7 @@ def run_search(req: SearchRequest, *, on_result: Callable[[dict[str, Any]], None
     start = time.time()
     try:
         extend = {k: v for k, v in s["options"].items() if k in EXTENDABLE}
-        log.start_session(strategy=s["strategy"], resume=req.resume, extend=extend)
+        log.start_session(strategy=s["strategy"], resume=req.resume, extend=extend, backend=s.get("backend"))
         pool = _make_pool(req, log, prepared)
         try:
             if on_start is not None:
@@ -396,7 +428,12 @@ def run_search(req: SearchRequest, *, on_result: Callable[[dict[str, Any]], None
 def _make_pool(req: SearchRequest, log: RunLog, prepared: Prepared) -> Any:
     if prepared.evaluator.in_process:
         return InlinePool(prepared.evaluator, capacity=max(1, req.workers))
+    options = dict(workers=req.workers, host=req.host, port=req.port, device=req.device, threads=req.threads,
+                   job_timeout=req.job_timeout, job_memory=req.job_memory)
+    if prepared.settings.get("backend", "pyro") == "dask":
+        from .engine.dask_pool import DaskPool
+
+        return DaskPool(log, prepared.settings["evaluator"], scheduler=req.scheduler, **options).start()
     from .engine.pyro import PyroPool
 
-    return PyroPool(log, prepared.settings["evaluator"], workers=req.workers, host=req.host, port=req.port,
-                    device=req.device, threads=req.threads, job_timeout=req.job_timeout).start()
+    return PyroPool(log, prepared.settings["evaluator"], **options).start()

@@ -61,8 +61,9 @@ def request_from_args(args: argparse.Namespace) -> Any:
         objectives=_split(args.objectives), seed=args.seed, seeds=args.seeds, evaluations=args.evaluations,
         min_budget=args.min_budget, max_budget=args.max_budget, options=options, workers=args.workers,
         resume=args.resume, final_samples=args.final_samples, host=args.host, port=args.port, device=args.device,
-        threads=args.threads, job_timeout=args.job_timeout, warm_start=args.warm_start,
-        fixed_architecture=args.fixed_architecture)
+        threads=args.threads, job_timeout=args.job_timeout, job_memory=args.job_memory, backend=args.backend,
+        scheduler=args.scheduler, warm_start=args.warm_start,
+        fixed_architecture=args.fixed_architecture, preset=args.preset)
 
 
 def format_result(record: dict[str, Any], objectives: list[str]) -> str:
@@ -90,9 +91,8 @@ def _run(args: argparse.Namespace) -> int:
             print(note, flush=True)
         if args.quiet:
             return
-        if hasattr(pool, "ns_host"):
-            print(f"search in {args.run_dir}: name server {pool.ns_host}:{pool.ns_port}, {pool.n_workers} local "
-                  f"worker(s); more workers: nago worker --run-dir {args.run_dir}", flush=True)
+        if hasattr(pool, "describe"):
+            print(f"search in {args.run_dir}: {pool.describe()}", flush=True)
 
     def on_result(record: dict[str, Any]) -> None:
         if not args.quiet:
@@ -156,6 +156,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--problem", default=None, help="a synthetic test problem with a known optimum or front "
                        "(counting-ones, zdt1, ...)")
     search = parser.add_argument_group("search")
+    search.add_argument("--preset", default=None, help="fill the settings left unset from a named preset: paper "
+                        "(the NAGO paper's BOHB protocol: 30/60/120 epochs, eta 2, 50 iterations, its parameter "
+                        "limit, batch 128 with lr scaled linearly; see search/presets.py); explicit flags win")
     search.add_argument("--objectives", default=None, help="comma-separated, minimised: error, params, macs, "
                         "memory, latency (synthetic problems: their own); default error, or error,memory "
                         "(training) / error,params (tables) for multi-objective strategies")
@@ -189,9 +192,18 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                       "cores / workers)")
     pool.add_argument("--job-timeout", type=float, default=None, help="seconds a job may run; a job past it is "
                       "failed and its worker replaced")
-    pool.add_argument("--host", default="127.0.0.1", help="interface of the name server (default 127.0.0.1; "
-                      "another interface lets workers on other machines join: your explicit choice)")
-    pool.add_argument("--port", type=int, default=0, help="name server port (default: any free port)")
+    pool.add_argument("--job-memory", type=float, default=None, metavar="MB", help="memory a job may add to its "
+                      "worker process (Linux); a job past it is failed and its worker lives on")
+    pool.add_argument("--backend", default=None, help="where jobs run: pyro (hpbandster's Pyro4 workers, the "
+                      "default) or dask (needs the dask extra); a resume keeps the search's backend unless this "
+                      "says otherwise")
+    pool.add_argument("--scheduler", default=None, metavar="ADDRESS", help="with --backend dask: a running Dask "
+                      "scheduler (e.g. tcp://10.0.0.1:8786); --workers is then how many workers to wait for "
+                      "(default: a local cluster of --workers processes)")
+    pool.add_argument("--host", default="127.0.0.1", help="interface of the name server or Dask scheduler "
+                      "(default 127.0.0.1; another interface lets workers on other machines join: your explicit "
+                      "choice)")
+    pool.add_argument("--port", type=int, default=0, help="name server or scheduler port (default: any free port)")
     parser.add_argument("--quiet", action="store_true", help="no line per evaluation")
 
 

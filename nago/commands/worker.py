@@ -22,6 +22,8 @@ def register(subparsers: Any) -> None:
         description="Serve a running search: `nago worker --run-dir DIR` (finds the search's name server, also "
                     "after it was resumed) or `nago worker --nameserver HOST:PORT --run-id ID`. The worker "
                     "listens on 127.0.0.1 unless --host says otherwise; a search on another machine needs an "
-                    "address it can reach, and choosing one is up to you.")
+                    "address it can reach, and choosing one is up to you. A search with --backend dask is "
+                    "served by `dask worker ADDRESS --nthreads 1` (or --scheduler-file RUN_DIR/scheduler.json) "
+                    "instead.")
     add_arguments(parser)
     parser.set_defaults(func=_run)

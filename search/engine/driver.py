@@ -14,7 +14,9 @@ strategy by name: everything it needs is the `Strategy` interface.
 """
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
 import time
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
@@ -22,7 +24,10 @@ from ..spaces.base import canonical_json
 from ..strategies.base import Job, Result, Strategy
 from .store import RunLog, RunStoreError
 
-__all__ = ["Pool", "Finished", "drive", "to_result", "ReplayMismatch"]
+__all__ = ["Pool", "Finished", "Done", "drive", "to_result", "ReplayMismatch", "BACKENDS", "check_pool_options"]
+
+#: where jobs of an evaluator that needs workers run: hpbandster's Pyro4 (`.pyro`) or Dask (`.dask_pool`)
+BACKENDS = ("pyro", "dask")
 
 
 class ReplayMismatch(RunStoreError):
@@ -37,7 +42,8 @@ class Finished(Protocol):
 
 
 class Pool(Protocol):
-    """Where jobs run: in this process (`InlinePool`) or on Pyro4 workers (`PyroPool`)."""
+    """Where jobs run: in this process (`InlinePool`), on Pyro4 workers (`PyroPool`) or on Dask workers
+    (`DaskPool`)."""
 
     capacity: int
 
@@ -173,18 +179,45 @@ class InlinePool:
     def submit(self, job_id: int, config: Mapping[str, Any], budget: float, seed: int) -> None:
         self._queue.append((job_id, config, budget, seed))
 
-    def wait(self) -> list["_Done"]:
+    def wait(self) -> list["Done"]:
         job_id, config, budget, seed = self._queue.pop(0)
         start = time.perf_counter()
         evaluation = self.evaluator.evaluate(config, budget, seed)
-        return [_Done(job_id, evaluation, "inline", time.perf_counter() - start)]
+        return [Done(job_id, evaluation, "inline", time.perf_counter() - start)]
 
     def close(self) -> None:
         self._queue.clear()
 
 
-class _Done:
+class Done:
+    """A finished job as every pool returns it (the `Finished` protocol)."""
+
     __slots__ = ("job_id", "evaluation", "worker", "eval_s")
 
     def __init__(self, job_id: int, evaluation: Any, worker: str, eval_s: float) -> None:
         self.job_id, self.evaluation, self.worker, self.eval_s = job_id, evaluation, worker, eval_s
+
+
+def check_pool_options(*, workers: Any = 1, port: Any = 0, threads: Any = None, job_timeout: Any = None,
+                       job_memory: Any = None, backend: Any = None, scheduler: Any = None) -> None:
+    """Check a worker pool's options before anything is written (one line naming the option and its range)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers: must be an integer >= 0, got {workers!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536:
+        raise ValueError(f"port: must be an integer in [0, 65535] (0 = any free port), got {port!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads: must be an integer >= 1, got {threads!r}")
+    for name, value in (("job-timeout", job_timeout), ("job-memory", job_memory)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or not value > 0):
+            unit = "seconds" if name == "job-timeout" else "MB"
+            raise ValueError(f"{name}: must be a number of {unit} > 0, got {value!r}")
+    if job_memory is not None and not sys.platform.startswith("linux"):
+        raise ValueError(f"job-memory: needs Linux (an address-space limit per job), not {sys.platform}")
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if scheduler is not None and backend != "dask":
+        raise ValueError("scheduler: a Dask scheduler's address needs --backend dask")
+    if backend == "dask" and importlib.util.find_spec("distributed") is None:
+        raise ValueError("backend: dask needs the distributed package: pip install 'nago[dask]' (or uv sync "
+                         "--extra dask)")

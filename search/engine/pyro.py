@@ -10,9 +10,11 @@ What it guarantees:
 - a worker that dies mid-job is noticed at the next ping; its job runs again on another worker (`max_retries`
   times), and a local worker process that died is restarted (bounded); the dispatcher never dies with a worker;
 - a job that runs longer than `job_timeout` seconds is recorded as failed with that reason, its local worker is
-  killed and replaced, and the search goes on;
+  killed and replaced, and the search goes on; a job that needs more than `job_memory` MB is recorded as failed
+  by its worker (`worker.evaluate_job`), which lives on;
 - workers started elsewhere (`nago worker --run-dir DIR` or `--nameserver HOST:PORT --run-id ID`) join the
-  same pool; the name server listens only on the address it was given (127.0.0.1 by default).
+  same pool, and the pool keeps as many jobs running as there are workers; the name server and dispatcher
+  listen only on the address they were given (127.0.0.1 by default).
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from hpbandster.core.dispatcher import Dispatcher, Job
 from hpbandster.core.dispatcher import Worker as _PoolWorker
 
 from ..spaces.base import to_builtin
+from .driver import Done, check_pool_options
 from .store import RunLog
 
 log = logging.getLogger("search.engine")
@@ -214,7 +217,7 @@ class _LocalWorker:
     log_path: Path
 
 
-def _gpu_ids(device: str) -> list[str]:
+def gpu_ids(device: str) -> list[str]:
     """GPUs to spread local workers over (one per worker), without importing torch."""
     if device not in ("auto", "cuda"):
         return []
@@ -225,48 +228,45 @@ def _gpu_ids(device: str) -> list[str]:
                                         if n.startswith("nvidia")) if m), key=int) if os.path.isdir("/dev") else []
 
 
-class _Finished:
-    __slots__ = ("job_id", "evaluation", "worker", "eval_s")
-
-    def __init__(self, job_id: int, evaluation: Any, worker: str, eval_s: float) -> None:
-        self.job_id, self.evaluation, self.worker, self.eval_s = job_id, evaluation, worker, eval_s
-
-
 class PyroPool:
     """Name server + dispatcher + local worker processes; `submit` / `wait` as the driver's `Pool`.
 
     log: the writable run log (its directory holds nameserver.json and the workers' logs).
     evaluator: the evaluator's JSON `context()`; every job carries it, so any `nago worker` can serve any run.
     workers: local worker processes (default: one per GPU, else 1; 0 = only workers that join by themselves).
-      With GPUs, worker i sees only GPU i (CUDA_VISIBLE_DEVICES).
+      With GPUs, worker i sees only GPU i (CUDA_VISIBLE_DEVICES). `capacity` (jobs kept running) is the larger
+      of this and the number of workers that joined.
     host, port: where the name server and dispatcher listen (default 127.0.0.1, a free port).
     device, threads: the local workers' device and torch CPU threads (default: cores / workers, at least 1).
     ping_interval: seconds between the dispatcher's worker checks (how fast a dead worker is noticed).
     max_retries: how often a job whose worker died runs again before it is logged as crashed.
     job_timeout: seconds a job may run before it is failed and its worker replaced (None: no limit).
+    job_memory: MB of memory a job may add to its worker process (None: no limit; Linux).
     """
 
     def __init__(self, log: RunLog, evaluator: Mapping[str, Any], *, workers: int | None = None,
                  host: str = LOOPBACK, port: int = 0, device: str = "auto", threads: int | None = None,
                  ping_interval: float = 10.0, max_retries: int = 1, job_timeout: float | None = None,
-                 worker_timeout: float = 600.0, max_respawns: int | None = None) -> None:
-        self.gpus = _gpu_ids(device)
+                 job_memory: float | None = None, worker_timeout: float = 600.0,
+                 max_respawns: int | None = None) -> None:
+        self.gpus = gpu_ids(device)
         if workers is None:
             workers = max(1, len(self.gpus))
-        check_pool_options(workers=workers, port=port, threads=threads, job_timeout=job_timeout)
+        check_pool_options(workers=workers, port=port, threads=threads, job_timeout=job_timeout,
+                           job_memory=job_memory)
         self.log = log
         self.evaluator = to_builtin(dict(evaluator))
         self.n_workers = workers
-        self.capacity = max(1, workers)
         self.host, self.port = host, port
         self.device = device
         self.threads = threads or max(1, (os.cpu_count() or 1) // max(1, workers))
         self.ping_interval = max(1, int(round(ping_interval)))
         self.max_retries = max_retries
         self.job_timeout = job_timeout
+        self.job_memory = job_memory
         self.worker_timeout = worker_timeout
         self.respawns_left = 2 * max(workers, 1) if max_respawns is None else max_respawns
-        self._done: "queue.Queue[_Finished]" = queue.Queue()
+        self._done: "queue.Queue[Done]" = queue.Queue()
         self._attempts: dict[int, int] = {}
         self._procs: list[_LocalWorker | None] = []
         self._logs: list[Any] = []
@@ -323,15 +323,28 @@ class PyroPool:
                 self._ns.shutdown()
             self.log.clear_nameserver()
 
+    def describe(self) -> str:
+        """One line for the user: where the pool listens and how to add workers."""
+        return (f"name server {self.ns_host}:{self.ns_port}, {self.n_workers} local worker(s); more workers: "
+                f"nago worker --run-dir {self.log.path}")
+
     # -- the pool interface -------------------------------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        """Jobs to keep running: one per worker, local or joined (at least one, so a search waits for some)."""
+        joined = len(self._dispatcher.worker_pool) if self._dispatcher is not None else 0
+        return max(1, self.n_workers, joined)
+
     def submit(self, job_id: int, config: Mapping[str, Any], budget: float, seed: int) -> None:
         assert self._dispatcher is not None, "PyroPool.start() first"
         attempt = self._attempts.setdefault(job_id, 1)
+        context = {"evaluator": self.evaluator, "seed": int(seed)}
+        if self.job_memory is not None:
+            context["memory_mb"] = float(self.job_memory)
         self._dispatcher.submit_job((int(seed), int(job_id), attempt), config=to_builtin(dict(config)),
-                                    budget=float(budget), working_directory=str(self.log.path),
-                                    context={"evaluator": self.evaluator, "seed": int(seed)})
+                                    budget=float(budget), working_directory=str(self.log.path), context=context)
 
-    def wait(self) -> list[_Finished]:
+    def wait(self) -> list[Done]:
         """Block until a job finishes (supervising workers and time limits meanwhile); every finished job."""
         while True:
             try:
@@ -371,7 +384,7 @@ class PyroPool:
             reason = str(job.exception or "crashed")
             if reason == WORKER_DIED:
                 reason = "worker died while running the job"
-            evaluation = Evaluation("crashed", error=_last_line(reason) or "crashed",
+            evaluation = Evaluation("crashed", error=last_line(reason) or "crashed",
                                     info={"traceback": str(job.exception)[-2000:]})
         else:
             evaluation = Evaluation.from_dict(job.result.get("info") or {"status": "failed",
@@ -379,7 +392,7 @@ class PyroPool:
         started, finished = job.timestamps.get("started"), job.timestamps.get("finished")
         eval_s = float(finished - started) if started and finished else 0.0
         evaluation.info["attempts"] = attempt
-        self._done.put(_Finished(job_id, evaluation, str(job.worker_name or "?"), eval_s))
+        self._done.put(Done(job_id, evaluation, str(job.worker_name or "?"), eval_s))
 
     # -- workers ------------------------------------------------------------------------------------------
     def _shutdown_workers(self) -> None:
@@ -467,7 +480,7 @@ class PyroPool:
             log.warning("engine: job %s ran past its %.0f s limit on %s; failing it, replacing the worker",
                         job_id, self.job_timeout, name)
             self._kill_worker(name)
-            self._done.put(_Finished(job_id, Evaluation(
+            self._done.put(Done(job_id, Evaluation(
                 "failed", error=f"job timeout: ran longer than {self.job_timeout:g} s (worker {name} replaced)",
                 info={"attempts": attempt}), name, float(self.job_timeout)))
 
@@ -485,19 +498,6 @@ class PyroPool:
                 self._dispatcher._dead.add(name)
 
 
-def check_pool_options(*, workers: Any = 1, port: Any = 0, threads: Any = None, job_timeout: Any = None) -> None:
-    """Check the pool's options before anything is written (one line naming the option and its range)."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers: must be an integer >= 0, got {workers!r}")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536:
-        raise ValueError(f"port: must be an integer in [0, 65535] (0 = any free port), got {port!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads: must be an integer >= 1, got {threads!r}")
-    if job_timeout is not None and (isinstance(job_timeout, bool) or not isinstance(job_timeout, (int, float))
-                                    or not job_timeout > 0):
-        raise ValueError(f"job-timeout: must be a number of seconds > 0, got {job_timeout!r}")
-
-
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         try:
@@ -512,7 +512,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 
-def _last_line(text: Any) -> str:
+def last_line(text: Any) -> str:
+    """The last non-empty line of a text (an exception's message, a traceback), stripped."""
     lines = [line for line in str(text or "").strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
 

@@ -9,19 +9,25 @@ evaluation in `info`), and the worker lives on. Evaluators are rebuilt once per 
 Run one with `nago worker --run-dir DIR` (finds the name server of the search running in DIR, also after the
 search was resumed on another port) or `nago worker --nameserver HOST:PORT --run-id ID`; a search started
 with `--workers N` spawns N of them itself (`python -m search.engine.worker ...`).
+
+`evaluate_job` is the one place where a worker of either backend (this one, or a Dask worker running
+`search.engine.dask_pool`'s task) turns a job into an evaluation, under the job's memory limit when the search
+set one (`--job-memory`: RLIMIT_AS over the worker's address space at the job's start, Linux only).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import os
+import re
 import socket
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import Pyro4
 from hpbandster.core.worker import Worker as _HPBandSterWorker
@@ -56,6 +62,70 @@ def reachable(host: str, port: int, timeout: float = 3.0) -> bool:
         return False
 
 
+# Messages of an allocation refused by the address-space limit: Python's MemoryError, torch's and numpy's.
+_ALLOCATION_FAILED = re.compile(r"MemoryError|can't allocate memory|Cannot allocate memory|Unable to allocate|"
+                                r"bad_alloc|can't start new thread")
+#: RLIMIT_AS is per process: jobs with a memory limit run one at a time in a process (a Dask worker may have
+#: several threads)
+_LIMIT_LOCK = threading.Lock()
+
+
+def _address_space() -> int:
+    """This process's virtual address space in bytes (Linux)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@contextlib.contextmanager
+def address_space_limit(megabytes: float | None) -> Iterator[None]:
+    """Let the code inside add at most `megabytes` MB of address space to this process (None: no limit).
+
+    The limit is relative to the address space at entry because a process that imported torch already maps
+    gigabytes it never touches; an allocation past it fails (MemoryError, or torch's "can't allocate memory")
+    instead of taking the machine down. The earlier limit is restored on exit."""
+    if megabytes is None:
+        yield
+        return
+    import resource
+
+    with _LIMIT_LOCK:
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = _address_space() + int(float(megabytes) * 2**20)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+        try:
+            yield
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def evaluate_job(context: Mapping[str, Any], config: Mapping[str, Any], budget: float, *, device: str = "auto",
+                 data_dir: str | None = None) -> Any:
+    """Evaluate one job sent by a search: `context` holds the evaluator's JSON context ("evaluator"), the run
+    seed ("seed") and the job's memory limit in MB ("memory_mb", optional). `device` and `data_dir` are this
+    machine's (default: the search's). Returns a `search.evaluators.Evaluation`; a job that needed more memory
+    than its limit is a failed evaluation that says so."""
+    from ..evaluators import Evaluation, from_context
+
+    ctx = dict(context["evaluator"])
+    if data_dir and ctx.get("kind") == "training":
+        ctx["data_dir"] = data_dir  # where this machine keeps the data
+    if device != "auto" and ctx.get("kind") == "training":
+        ctx["device"] = device
+    evaluator = from_context(ctx)  # built (data loaded) outside the job's limit: it is kept for later jobs
+    memory_mb = context.get("memory_mb")
+    try:
+        with address_space_limit(memory_mb):
+            evaluation = evaluator.evaluate(dict(config), float(budget), int(context.get("seed", 0)))
+    except MemoryError as exc:  # raised outside an evaluator's own handling (e.g. while building its result)
+        evaluation = Evaluation("failed", error=f"MemoryError: {exc}")
+    if memory_mb is not None and evaluation.status != "ok" and _ALLOCATION_FAILED.search(
+            f"{evaluation.error} {evaluation.info.get('traceback', '')}"):
+        evaluation.error = f"job memory limit: needed more than {float(memory_mb):g} MB ({evaluation.error})"
+    return evaluation
+
+
 class NagoWorker(_HPBandSterWorker):
     """Evaluates (config, budget, context) jobs with the evaluator that the context describes.
 
@@ -75,17 +145,10 @@ class NagoWorker(_HPBandSterWorker):
 
     def compute(self, config_id: Any, config: Mapping[str, Any], budget: float, working_directory: str,
                 context: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        from ..evaluators import from_context
-
         if not context or "evaluator" not in context:
             info = {"status": "failed", "error": "job without an evaluator context (not sent by a NAGO search)"}
             return {"loss": float("inf"), "info": info}
-        ctx = dict(context["evaluator"])
-        if self.data_dir and ctx.get("kind") == "training":
-            ctx["data_dir"] = self.data_dir  # where this machine keeps the data
-        if self.device != "auto" and ctx.get("kind") == "training":
-            ctx["device"] = self.device
-        evaluation = from_context(ctx).evaluate(dict(config), float(budget), int(context.get("seed", 0)))
+        evaluation = evaluate_job(context, config, budget, device=self.device, data_dir=self.data_dir)
         self.jobs_done += 1
         loss = evaluation.metrics.get("error", 0.0) if evaluation.status == "ok" else float("inf")
         # hpbandster counts a non-finite loss as a crashed trial; the driver reads the evaluation in `info`.
@@ -98,6 +161,25 @@ class NagoWorker(_HPBandSterWorker):
         uri = self.pyro_daemon.uriFor(self.worker_id)
         with Pyro4.locateNS(host=host, port=port) as ns:
             ns.register(self.worker_id, uri)
+        self._call_dispatchers()
+
+    def announce(self, timeout: float = 60.0) -> None:
+        """Once this worker is registered, ask the dispatchers to discover it. (hpbandster asks them before it
+        registers, so a new worker used to wait for the dispatcher's next round: up to a ping interval.)"""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if getattr(self, "pyro_daemon", None) is not None:
+                try:
+                    with Pyro4.locateNS(host=self.nameserver, port=self.nameserver_port) as ns:
+                        ns.lookup(self.worker_id)
+                    self._call_dispatchers()
+                    return
+                except Pyro4.errors.NamingError:
+                    pass
+            time.sleep(0.1)
+
+    def _call_dispatchers(self) -> None:
+        with Pyro4.locateNS(host=self.nameserver, port=self.nameserver_port) as ns:
             dispatchers = ns.list(prefix=f"hpbandster.run_{self.run_id}.dispatcher")
         for uri in dispatchers.values():
             try:
@@ -166,6 +248,7 @@ def serve(*, run_id: str, nameserver: str, port: int, host: str = LOOPBACK, devi
     threading.Thread(target=_watchdog, name="nago-worker-watchdog", daemon=True,
                      kwargs=dict(worker=worker, parent_pid=parent_pid, run_dir=run_dir, ns_timeout=ns_timeout)
                      ).start()
+    threading.Thread(target=worker.announce, name="nago-worker-announce", daemon=True).start()
     log.info("worker %s: serving run %s via %s:%s on %s (device %s, %d thread(s))", worker.worker_id, run_id,
              nameserver, port, host, device, threads)
     try:

@@ -197,6 +197,9 @@ class TrainingEvaluator(Evaluator):
         bundle = load_bundle(self.dataset, data_dir, self._data_options)  # fails early for unknown data
         self.input_shape: tuple[int, int, int] = tuple(int(v) for v in bundle.input_shape)
         self.num_classes: int = int(bundle.num_classes)
+        pin = getattr(self.space, "pin_param_budget", None)
+        if pin is not None:  # a generator space's default parameter limit, written into every context
+            pin(self.input_shape)
         self._exact: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     @property

@@ -22,4 +22,10 @@ def make_space(name: str, options: dict | None = None):
 
 def space_from_context(context: dict):
     """Rebuild a space in another process from `Space.context()`."""
-    return make_space(context["space"], context.get("options") or {})
+    options = context.get("options") or {}
+    space = make_space(context["space"], options)
+    if getattr(space, "uses_default_budget", False):
+        # a search pins the default parameter limit into its context, so this one is from a run made before
+        # that default existed: keep its networks as they were, unlimited
+        space = make_space(context["space"], {**options, "param_budget": None})
+    return space
