@@ -15,6 +15,24 @@ def processes_with(text: str) -> list[int]:
     return pids
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 def drive_to_log(strategy, evaluator, path, *, capacity: int, evaluations: int, seed: int = 0) -> list[dict]:
     """Run `strategy` through the engine's driver and an in-process pool into a new run log at `path`;
     returns the log's events."""

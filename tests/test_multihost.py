@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import descendants
 from search.engine.store import read_log
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,20 +99,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def tree(pid: int) -> list[int]:
     """`pid` and every process below it."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [pid], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
+    return [pid] + descendants(pid)
 
 
 def listeners(ns: str) -> list[str]:

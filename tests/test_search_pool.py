@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import processes_with
+from helpers import descendants, processes_with
 from search.engine.driver import drive
 from search.engine.pyro import PyroPool
 from search.engine.store import RunLog, read_log
@@ -69,24 +69,6 @@ def make_pool(backend: str, log: RunLog, evaluator: dict, **options):
 def worker_pid(name: str) -> int:
     """The process id in a worker's name in the log (second to last part, on both backends)."""
     return int(name.split(".")[-2])
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 def asked_configs(run_dir: Path) -> list[str]:
