@@ -12,7 +12,7 @@ from helpers import asked, drive_to_log
 from search.engine.driver import InlinePool, drive
 from search.engine.store import RunLog
 from search.evaluators.base import Evaluation, Evaluator
-from search.pareto import hypervolume, non_dominated_mask
+from search.pareto import hypervolume, non_dominated_mask, pareto_front
 from search.spaces import make_space
 from search.spaces.configspace import ConfigSpaceSpace
 from search.strategies.base import Result, StrategyError
@@ -226,7 +226,7 @@ def test_mobo_reaches_more_hypervolume_than_random_sampling(tmp_path):
     (dict(kappa=0), "mobo option kappa: must be a number > 0, got 0"),
     (dict(batch_size=0), "mobo option batch_size: must be an integer >= 1, got 0"),
     (dict(n_initial=1), "mobo option n_initial: must be an integer >= 2, got 1"),
-    (dict(surrogate="gp"), "mobo option surrogate: must be heteroscedastic or homoscedastic, got 'gp'"),
+    (dict(surrogate="gp"), "mobo option surrogate: must be heteroscedastic or homoscedastic or blr, got 'gp'"),
     (dict(num_steps=100, num_burn_in_steps=100), "mobo sampler options: num_steps (100) counts burn-in"),
     (dict(warm_start=[{"config": {"x9": 0.1}, "objectives": {}}]), "mobo option warm_start[0]: config: x9"),
 ])
@@ -304,12 +304,15 @@ class CellCosts(Evaluator):
                                  "f2": float(1.0 + conv + 0.1 * (idx == 4).sum())})
 
 
-@pytest.mark.parametrize("name", ["mobo", "mobo-hvi", "moea"])
+@pytest.mark.parametrize("name", ["mobo", "mobo-bnn", "mobo-bnn-hvi", "moea"])
 def test_nb201_runs_without_duplicates(tmp_path, name):
     space = make_space("nb201")
     if name.startswith("mobo"):
-        s = mobo(space, n_initial=6, batch_size=4, acquisition="hvi" if name == "mobo-hvi" else "usemo")
+        options = {"mobo": {}, "mobo-bnn": dict(surrogate="heteroscedastic"),
+                   "mobo-bnn-hvi": dict(surrogate="heteroscedastic", acquisition="hvi")}[name]
+        s = mobo(space, n_initial=6, batch_size=4, **options)
         assert s.inner == "pool" and s.proposer.dim == 30  # six edges, five one-hot ops each
+        assert s.acquisition == ("usemo" if name == "mobo-bnn" else "hvi")
     else:
         s = MOEA(space, objectives=["f1", "f2"], seed=0, max_budget=1.0, population_size=8)
     events = drive_to_log(s, CellCosts(space), tmp_path / "r", capacity=4, evaluations=18)
@@ -347,3 +350,30 @@ def test_hnag_known_objectives_exact_params_and_invalid_vectors(tmp_path):
     assert len(set(hashes(space, events))) == len(jobs) == 14
     assert all(space.is_valid(j["config"]) for j in jobs)
     assert sum(j["info"]["model_based"] for j in jobs) >= 4 and set(s.proposer.surrogates) == {"error"}
+
+
+def test_default_mobo_on_the_nb201_table_beats_random_search(shared_data, tmp_path):
+    """Evidence (can fail): validation error and exact params on the real NB201 table, 100 evaluations in
+    batches of 8, seeds 0-2. The bar, 0.88 of the true front's hypervolume, is random search's 20-seed mean
+    (0.847) plus 1.4 sd of a 3-seed mean; random search at the same seeds is shown to miss it."""
+    from search.evaluators.tabular import TabularEvaluator
+    from search.strategies.random import RandomSearch
+
+    space = make_space("nb201")
+    table = TabularEvaluator(space, shared_data / "nb201" / "nb201_cifar10.csv")
+    known = table.optimum(["error", "params"])
+    ref = np.asarray(known["reference"], dtype=np.float64)
+    true_hv = hypervolume(np.asarray(known["front"], dtype=np.float64), ref)
+
+    def fraction(strategy, seed) -> float:
+        events = drive_to_log(strategy, table, tmp_path / f"{type(strategy).__name__}{seed}", capacity=8,
+                              evaluations=100, seed=seed)
+        points = [[e["metrics"]["error"], e["metrics"]["params"]] for e in events
+                  if e.get("event") == "result" and e["status"] == "ok"]
+        return hypervolume(pareto_front(np.asarray(points)), ref) / true_hv
+
+    ours = [fraction(MOBO(space, objectives=["error", "params"], seed=s, max_budget=1.0, exact=table.exact(),
+                          batch_size=8), s) for s in range(3)]
+    randoms = [fraction(RandomSearch(space, objectives=["error", "params"], seed=s, max_budget=1.0), s)
+               for s in range(3)]
+    assert np.mean(ours) > 0.88 > np.mean(randoms), (ours, randoms)

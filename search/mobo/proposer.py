@@ -29,6 +29,7 @@ from search.mobo.acquisition import Candidates, hvi_batch, log_uncertainty_volum
 from search.objectives import DEFAULT_OBJECTIVES, Objective, get_objective
 from search.mobo.penalisation import (BatchSelection, estimate_lipschitz, finite_difference_gradient,
                                       penalisation_radii, select_batch)
+from search.mobo.linear import PairwiseBLR
 from search.mobo.surrogates import HeteroscedasticBNN, HomoscedasticBNN, Surrogate
 
 __all__ = ["MOBOProposer", "ProposalInfo", "default_surrogate_factory"]
@@ -37,11 +38,12 @@ SurrogateFactory = Callable[[Objective, int], Surrogate]
 
 
 def default_surrogate_factory(kind: str = "heteroscedastic", **kwargs) -> SurrogateFactory:
-    """A factory making one BNN per learned objective: ``kind`` is "heteroscedastic" or "homoscedastic";
-    ``kwargs`` go to the BNN (num_steps, num_burn_in_steps, keep_every, lr, batch_size, mdecay, ...)."""
-    cls = {"heteroscedastic": HeteroscedasticBNN, "homoscedastic": HomoscedasticBNN}.get(kind)
+    """A factory making one surrogate per learned objective: ``kind`` is "heteroscedastic" or "homoscedastic"
+    (a BNN; ``kwargs`` go to it: num_steps, num_burn_in_steps, keep_every, lr, batch_size, mdecay, ...) or
+    "blr" (`search.mobo.linear.PairwiseBLR`; ``kwargs``: groups, log_targets)."""
+    cls = {"heteroscedastic": HeteroscedasticBNN, "homoscedastic": HomoscedasticBNN, "blr": PairwiseBLR}.get(kind)
     if cls is None:
-        raise ValueError(f"surrogate kind must be 'heteroscedastic' or 'homoscedastic', got {kind!r}")
+        raise ValueError(f"surrogate kind must be 'heteroscedastic', 'homoscedastic' or 'blr', got {kind!r}")
 
     def make(objective: Objective, seed: int) -> Surrogate:
         return cls(seed=seed, **kwargs)
