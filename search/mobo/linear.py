@@ -17,9 +17,10 @@ objectives a raw-scale fit lost 0.06 of the hypervolume fraction after 100 evalu
 6 seeds, offline study with κ = 1): the log keeps the few broken cells (error near 0.9) from flattening the
 differences of tenths of a percent that decide the front.
 
-Why this model on cells (measured; README, "Two objectives"): fitted in milliseconds, and with 50 to 100 results
-it ranks the good region of NB201 better than the BNNs, whose 49 SGHMC samples of a 3 x 10 tanh network cost
-seconds per fit.
+Why this model on cells (README, "Two objectives"): on NB201 with two objectives it reached 0.827 / 0.905 /
+0.958 of the true front's hypervolume after 50 / 100 / 200 evaluations (20 seeds) against the paper's BNN's
+0.834 / 0.902 / 0.948, level early and ahead late, at 4.6 s per run against 29 s or more: a fit takes
+milliseconds, not seconds of SGHMC.
 """
 from __future__ import annotations
 
