@@ -157,13 +157,25 @@ def test_hvi_batch_fills_the_largest_gap_then_believes_its_pick():
     assert order.tolist()[:2] == [1, 2]
     # a pending point believed at the gap sends the first pick to the corner
     assert hvi_batch(cands, observed, 1, believed=np.array([[0.4, 0.4]])).tolist() == [2]
+
     # with nothing left to improve, the pick is USeMO's: best front, largest uncertainty volume
     cands.log_volume[:] = [0.0, 0.0, 1.0, 5.0]
     assert hvi_batch(cands, observed, 1, believed=np.array([[0.0, 0.0]])).tolist() == [2]
 
 
-# --------------------------------------------------------------------------------------------------- objectives
+def test_hvi_batch_measures_volumes_in_the_units_given():
+    """A cost modelled on a log scale (front (0, 1000), (1, 10)): in log units the candidate near the cheap end
+    gains more, in raw units (what reports measure) the one in the middle: 0.5 x 500 against 0.1 x 989."""
+    observed = np.array([[0.0, np.log(1000.0)], [1.0, np.log(10.0)]])
+    lcb_ = np.array([[0.5, np.log(500.0)], [0.9, np.log(11.0)]])
+    cands = Candidates(X=np.eye(2), mean=lcb_, std=np.zeros((2, 2)), acquisition=lcb_,
+                       front=np.zeros(2, dtype=int), log_volume=np.zeros(2))
+    assert hvi_batch(cands, observed, 1).tolist() == [1]
+    raw = hvi_batch(cands, observed, 1, units=lambda A: np.column_stack([A[:, 0], np.exp(A[:, 1])]))
+    assert raw.tolist() == [0]
 
+
+# --------------------------------------------------------------------------------------------------- objectives
 
 def test_objectives_declare_learned_or_exact():
     objs = objectives_from_names(["error", "memory", "params"], compute={"params": lambda c: 1e6})

@@ -138,3 +138,10 @@ def test_hypervolume_improvements_hand_computed_and_brute_force():
         expected = [brute_force_hypervolume(np.vstack([Y, c]), ref) - brute_force_hypervolume(Y, ref)
                     for c in cands]
         np.testing.assert_allclose(hypervolume_improvements(cands, Y, ref), expected, atol=1e-12)
+    # two objectives take a vectorised path: empty fronts, copies of front points, points beyond ref
+    for n in (0, 1, 4, 12):
+        Y = rng.random((n, 2))
+        cands = np.vstack([rng.random((20, 2)) * 1.3, Y[:3]])
+        expected = [brute_force_hypervolume(np.vstack([Y, c]), (1.1, 1.2)) - brute_force_hypervolume(Y, (1.1, 1.2))
+                    for c in cands]
+        np.testing.assert_allclose(hypervolume_improvements(cands, Y, (1.1, 1.2)), expected, atol=1e-12)

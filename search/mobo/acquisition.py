@@ -198,27 +198,31 @@ def usemo_candidates(predict: PredictFn, dim: int, learned: np.ndarray, *, kappa
 
 # --------------------------------------------------------------------------------------------------- HVI
 def hvi_batch(cands: Candidates, observed: np.ndarray, batch_size: int,
-              believed: np.ndarray | None = None) -> np.ndarray:
+              believed: np.ndarray | None = None,
+              units: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Indices of up to ``batch_size`` candidates chosen greedily by optimistic hypervolume improvement.
 
     Each pick maximises the hypervolume that the candidate's LCB vector would add to the front of ``observed``
-    (modelling units; the reference point is their worst value plus 10% of the range) and of the points
-    believed so far; the pick is then believed at its predictive mean (the kriging believer), so the next pick
-    looks elsewhere. ``believed``: the predicted means of pending points, believed from the start. When no
-    candidate improves the believed front, the pick is USeMO's: the largest uncertainty volume in the best
-    remaining acquisition front.
+    (the reference point is their worst value plus 10% of the range) and of the points believed so far; the
+    pick is then believed at its predictive mean (the kriging believer), so the next pick looks elsewhere.
+    ``believed``: the predicted means of pending points, believed from the start. When no candidate improves
+    the believed front, the pick is USeMO's: the largest uncertainty volume in the best remaining acquisition
+    front. ``units`` maps (n, M) modelling values to the units the volumes are measured in (the proposer
+    passes the objectives' raw units, the ones reports use; None: modelling units).
     """
-    observed = np.atleast_2d(np.asarray(observed, dtype=np.float64))
+    to = units or (lambda A: A)
+    observed = to(np.atleast_2d(np.asarray(observed, dtype=np.float64)))
+    acquisition, mean = to(cands.acquisition), to(cands.mean)
     lo, hi = observed.min(axis=0), observed.max(axis=0)
     ref = hi + 0.1 * np.where(hi > lo, hi - lo, 1.0)
     front = observed[non_dominated_mask(observed)]
     if believed is not None and len(believed):
-        front = np.vstack([front, np.atleast_2d(believed)])
+        front = np.vstack([front, to(np.atleast_2d(believed))])
     available = np.ones(cands.X.shape[0], dtype=bool)
     chosen: list[int] = []
     while len(chosen) < batch_size and available.any():
         idx = np.flatnonzero(available)
-        gain = hypervolume_improvements(cands.acquisition[idx], front, ref)
+        gain = hypervolume_improvements(acquisition[idx], front, ref)
         if gain.max() > 0:
             i = int(idx[np.argmax(gain)])
         else:
@@ -226,5 +230,5 @@ def hvi_batch(cands: Candidates, observed: np.ndarray, batch_size: int,
             i = int(best[np.argmax(cands.log_volume[best])])
         chosen.append(i)
         available[i] = False
-        front = np.vstack([front, cands.mean[i]])
+        front = np.vstack([front, mean[i]])
     return np.asarray(chosen, dtype=int)
