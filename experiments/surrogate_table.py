@@ -1,6 +1,8 @@
-"""Table 1 of the NAGO paper at small scale: heteroscedastic against homoscedastic BNN surrogates.
+"""Table 1 of the NAGO paper at small scale: heteroscedastic against homoscedastic BNN surrogates, and the
+pairwise Bayesian linear regression that MOBO uses on cell spaces (`search.mobo.linear`; on synthetic data
+every column is its own coordinate, so it is a quadratic model).
 
-For every objective, 10 random 80/20 splits of the evaluations; on each split both BNNs are fitted on the 80 %
+For every objective, 10 random 80/20 splits of the evaluations; on each split every surrogate is fitted on the 80 %
 and scored on the 20 % by the Gaussian negative log-likelihood (nats per point, predictive mean and total
 variance) and the RMSE. The table shows the median over splits (and the interquartile range).
 
@@ -37,9 +39,18 @@ from typing import Any, Sequence
 import numpy as np
 
 from search.objectives import OBJECTIVES
+from search.mobo.linear import PairwiseBLR, one_hot_groups
 from search.mobo.surrogates import HeteroscedasticBNN, HomoscedasticBNN, gaussian_nll, rmse
 
-SURROGATES = {"heteroscedastic": HeteroscedasticBNN, "homoscedastic": HomoscedasticBNN}
+SURROGATES = ("heteroscedastic", "homoscedastic", "blr")
+
+
+def make_surrogate(name: str, seed: int, bnn_kwargs: dict, groups: np.ndarray | None) -> Any:
+    """A fresh surrogate: one of the BNNs, or the pairwise BLR (MOBO's default on cells) with the input's
+    coordinate groups (None: every column its own coordinate, i.e. a quadratic model)."""
+    if name == "blr":
+        return PairwiseBLR(groups, seed=seed)
+    return {"heteroscedastic": HeteroscedasticBNN, "homoscedastic": HomoscedasticBNN}[name](seed=seed, **bnn_kwargs)
 NB201_TABLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201" / "nb201_cifar10.csv"
 
 
@@ -135,7 +146,8 @@ def modelling_units(name: str, values: np.ndarray, transform: str) -> np.ndarray
 
 def surrogate_table(X: np.ndarray, Y: np.ndarray, objectives: Sequence[str], *, splits: int = 10,
                     test_fraction: float = 0.2, seed: int = 0, transform: str = "auto",
-                    bnn_kwargs: dict | None = None, progress: bool = False) -> list[dict[str, Any]]:
+                    bnn_kwargs: dict | None = None, groups: np.ndarray | None = None,
+                    progress: bool = False) -> list[dict[str, Any]]:
     """One row per (objective, surrogate) with median/quartiles of NLL and RMSE over random splits."""
     bnn_kwargs = dict(bnn_kwargs or {})
     rows = []
@@ -151,8 +163,8 @@ def surrogate_table(X: np.ndarray, Y: np.ndarray, objectives: Sequence[str], *, 
         for split in range(splits):
             perm = np.random.default_rng([seed, split]).permutation(n)
             test, train = perm[:n_test], perm[n_test:]
-            for sname, cls in SURROGATES.items():
-                model = cls(seed=seed * 1000 + split, **bnn_kwargs).fit(Xk[train], yk[train])
+            for sname in SURROGATES:
+                model = make_surrogate(sname, seed * 1000 + split, bnn_kwargs, groups).fit(Xk[train], yk[train])
                 mean, var = model.predict(Xk[test])
                 scores[sname]["nll"].append(gaussian_nll(yk[test], mean, var))
                 scores[sname]["rmse"].append(rmse(yk[test], mean))
@@ -211,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
 
+    from search.spaces import make_space
+
     objectives = args.objectives or (["error"] if args.nb201 else ["error", "memory"])
     try:
         if args.data and args.nb201:
@@ -232,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = surrogate_table(
             X, Y, objectives, splits=args.splits, test_fraction=args.test_fraction, seed=args.seed,
             transform=args.transform, progress=not args.quiet,
+            groups=one_hot_groups(make_space("nb201").vector_kinds) if args.nb201 else None,
             bnn_kwargs=dict(num_steps=args.num_steps, num_burn_in_steps=args.burn_in, keep_every=args.keep_every,
                             lr=args.lr, batch_size=args.batch_size, mdecay=args.mdecay))
     except ValueError as exc:

@@ -170,8 +170,9 @@ def test_surrogate_table_script_runs_on_a_jsonl_file(tmp_path, capsys):
     assert rc == 0
     text = capsys.readouterr().out
     assert "| error | raw | heteroscedastic |" in text and "| memory | log | homoscedastic |" in text
+    assert "| memory | log | blr |" in text
     rows = json.loads(out.read_text())["rows"]
-    assert len(rows) == 4
+    assert len(rows) == 6
     assert {r["n"] for r in rows if r["objective"] == "memory"} == {29}
     assert all(len(r["nll"]) == 2 and np.isfinite(r["nll_median"]) for r in rows)
     bad = tmp_path / "bad.jsonl"
