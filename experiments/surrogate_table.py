@@ -1,6 +1,6 @@
 """Table 1 of the NAGO paper at small scale: heteroscedastic against homoscedastic BNN surrogates, and the
 pairwise Bayesian linear regression that MOBO uses on cell spaces (`search.mobo.linear`; on synthetic data
-every column is its own coordinate, so it is a quadratic model).
+every column is its own coordinate: the columns and the products of every two of them).
 
 For every objective, 10 random 80/20 splits of the evaluations; on each split every surrogate is fitted on the 80 %
 and scored on the 20 % by the Gaussian negative log-likelihood (nats per point, predictive mean and total
@@ -47,7 +47,7 @@ SURROGATES = ("heteroscedastic", "homoscedastic", "blr")
 
 def make_surrogate(name: str, seed: int, bnn_kwargs: dict, groups: np.ndarray | None) -> Any:
     """A fresh surrogate: one of the BNNs, or the pairwise BLR (MOBO's default on cells) with the input's
-    coordinate groups (None: every column its own coordinate, i.e. a quadratic model)."""
+    coordinate groups (None: every column its own coordinate: the columns and the products of every two)."""
     if name == "blr":
         return PairwiseBLR(groups, seed=seed)
     return {"heteroscedastic": HeteroscedasticBNN, "homoscedastic": HomoscedasticBNN}[name](seed=seed, **bnn_kwargs)
