@@ -45,7 +45,6 @@ import math
 import statistics
 import sys
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -59,7 +58,7 @@ from search.reports.pareto_front import hypervolume_trace
 from search.strategies import make_strategy
 from search.strategies.base import Job, Result, Strategy
 from search.strategies.hyperband import hyperband_schedule, schedule_totals
-from bench_strategies import mean_std, table  # the same table helpers (a sibling script)
+from bench_strategies import mean_std, run_parts, table  # the same helpers (a sibling script)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CIFAR_TAR = DATA / "cifar10" / "cifar10-jpeg.tar.gz"
@@ -374,15 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         parser.error(f"--parts: unknown {', '.join(unknown)} (choose from {', '.join(PARTS)})")
-    out = {}
-    with tempfile.TemporaryDirectory(prefix="nago-bench-mobohb-") as tmp:
-        for part in parts:
-            t0 = time.perf_counter()
-            text, data = PARTS[part](args, Path(tmp))
-            out[part] = {"table": text, **data}
-            print(f"\n## {part} ({time.perf_counter() - t0:.0f} s)\n\n{text}\n", flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1))
+    run_parts(parts, lambda part, workdir: PARTS[part](args, workdir), args.json, "nago-bench-mobohb-")
     return 0
 
 

@@ -358,16 +358,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_strategies: the NB201 table is missing ({NB201}); those parts need ../shared/data",
               file=sys.stderr)
         return 2
+    run_parts(parts, lambda part, workdir: PARTS[part](args, workdir), args.json, "nago-bench-")
+    return 0
+
+
+def run_parts(parts: list[str], run: Callable[[str, Path], Any], json_path: str | None, prefix: str) -> None:
+    """Run each part in one temporary work directory and print its table under a heading with its time; `run`
+    returns the table's text, or (text, data) with more to keep. With `json_path`, also write
+    {part: {"table": text, **data}} there."""
     out = {}
-    with tempfile.TemporaryDirectory(prefix="nago-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         for part in parts:
             t0 = time.perf_counter()
-            text = PARTS[part](args, Path(tmp))
-            out[part] = text
+            result = run(part, Path(tmp))
+            text, data = result if isinstance(result, tuple) else (result, {})
+            out[part] = {"table": text, **data}
             print(f"\n## {part} ({time.perf_counter() - t0:.0f} s)\n\n{text}\n", flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1))
-    return 0
+    if json_path:
+        Path(json_path).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
