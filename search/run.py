@@ -217,9 +217,11 @@ def prepare(req: SearchRequest) -> Prepared:
                                            needed=max(2, 2 * max(1, req.workers)))
         req.options = {**req.options, "warm_start": entries}
         notes.append(note)
-    # building the strategy checks its options (one line for an unknown or bad one)
-    make_strategy(req.strategy, space, objectives=objectives, seed=seeds[0], max_budget=max_budget,
-                  min_budget=min_budget, **req.options)
+    # building the strategy checks its options (one line for an unknown or bad one); the defaults it resolved
+    # for its pinned options are stored, so a later change of default does not change this search's replay
+    built = make_strategy(req.strategy, space, objectives=objectives, seed=seeds[0], max_budget=max_budget,
+                          min_budget=min_budget, **req.options)
+    req.options = {**built.resolved_options(), **req.options}
     settings = {
         "strategy": req.strategy, "options": dict(req.options), "space": space.name,
         "space_options": dict(req.space_options), "space_context": space.context(),
@@ -355,7 +357,9 @@ def _reopen(req: SearchRequest, stored: Mapping[str, Any]) -> Prepared:
         if value is not None and value != stored.get(key):
             raise RunStoreError(f"{key.replace('_', '-')}: {req.run_dir} holds a search with {stored.get(key)!r}, "
                                 f"not {value!r} (a resumed search keeps its settings)")
-    options = dict(stored["options"])
+    # a search stored before an option was pinned ran with that option's old default
+    created = {**strategy_class(stored["strategy"]).pinned, **stored["options"]}
+    options = dict(created)
     for key, value in req.options.items():
         if key in EXTENDABLE:
             options[key] = _int_at_least(key, value, 1)
@@ -384,7 +388,7 @@ def _reopen(req: SearchRequest, stored: Mapping[str, Any]) -> Prepared:
         settings["backend"] = req.backend
     _check_pool(req, settings.get("backend", "pyro"))
     _check_backend(req, evaluator)
-    return Prepared(settings, space, evaluator, list(stored["seeds"]), dict(stored["options"]))
+    return Prepared(settings, space, evaluator, list(stored["seeds"]), created)
 
 
 def run_search(req: SearchRequest, *, on_result: Callable[[dict[str, Any]], None] | None = None,

@@ -94,7 +94,7 @@ class MOBOProposer:
                  decode: Callable[[np.ndarray], Any] | None = None, batch_size: int = 8,
                  n_initial: int | None = None, surrogate_factory: SurrogateFactory | None = None,
                  kappa: float = 1.0, uncertainty: str = "total", acquisition: str = "usemo",
-                 inner: str = "nsga2",
+                 hvi_raw_units: bool = True, inner: str = "nsga2",
                  pop_size: int = 48, generations: int = 20, n_random: int = 2000,
                  min_radius: float = 0.02, max_radius: float = 0.5, lipschitz_samples: int = 256,
                  seed: int = 0):
@@ -124,7 +124,7 @@ class MOBOProposer:
         self.n_initial = int(n_initial) if n_initial is not None else 2 * self.batch_size
         self.surrogate_factory = surrogate_factory or default_surrogate_factory()
         self.kappa, self.uncertainty, self.inner = float(kappa), uncertainty, inner
-        self.acquisition = acquisition
+        self.acquisition, self.hvi_raw_units = acquisition, bool(hvi_raw_units)
         self.pop_size, self.generations, self.n_random = int(pop_size), int(generations), int(n_random)
         self.min_radius, self.max_radius = float(min_radius), float(max_radius)
         self.lipschitz_samples = int(lipschitz_samples)
@@ -295,7 +295,8 @@ class MOBOProposer:
         lipschitz = np.full(M, np.nan)
         if self.acquisition == "hvi":
             believed = self.predict(pending)[0] if pending is not None and len(pending) else None
-            index = hvi_batch(cands, Ym[complete], B, believed, units=self._raw_units)
+            index = hvi_batch(cands, Ym[complete], B, believed,
+                              units=self._raw_units if self.hvi_raw_units else None)
             sel = BatchSelection(X=cands.X[index], radii=np.zeros(len(index)), index=index,
                                  pending_radii=np.zeros(0), halvings=0)
         else:

@@ -81,6 +81,10 @@ class Strategy:
     requires: ClassVar[tuple[str, ...]] = ()
     #: options a resumed search may grow (`extend`)
     extendable: ClassVar[tuple[str, ...]] = ()
+    #: options whose defaults changed, with the value that searches created before then used. A new search
+    #: stores what it resolved (`resolved_options`); a resumed search that stored nothing gets the old value,
+    #: so its replay makes the same proposals.
+    pinned: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, space: Any, *, objectives: Sequence[str], seed: int, max_budget: float,
                  min_budget: float | None = None,
@@ -107,6 +111,10 @@ class Strategy:
         self.done = False
 
     # -- the interface ------------------------------------------------------------------------------------
+    def resolved_options(self) -> dict[str, Any]:
+        """The value of every `pinned` option this strategy runs with (defaults resolved)."""
+        return {name: getattr(self, name) for name in self.pinned}
+
     def ask(self, n: int, pending: Sequence[Job] = ()) -> list[Job]:
         if n < 1 or self.done:
             return []

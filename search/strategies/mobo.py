@@ -30,16 +30,21 @@ penalisation (Alvi et al., 2019). This module maps the ask/tell interface onto i
   acquisition "hvi" and kappa 0.5 unless set). Departure from the paper on cells, measured on NB201 with two
   objectives (README, "Two objectives"): the BLR reached 0.853 / 0.923 / 0.962 of the true hypervolume after
   50 / 100 / 200 evaluations (20 seeds) against the BNN's 0.834 / 0.902 / 0.948 (20 seeds, USeMO), at 3.4 s
-  per run against 29 s or more (a BLR fit takes milliseconds). On continuous generator spaces the paper's BNN stays the default: no
-  measurement there says otherwise.
-- Acquisition (`acquisition`): "usemo" (default with a BNN, the paper's: LCB Pareto set, largest uncertainty volume,
-  batch by hard local penalisation) or "hvi" (greedy optimistic hypervolume improvement of the LCB vector,
-  each pick believed at its mean; see `search.mobo.acquisition.hvi_batch`; default with "blr"). Volumes are
-  measured in the objectives' raw units, as reports measure them (a log-modelled cost counts by its value).
+  per run against 29 s or more (a BLR fit takes milliseconds). On continuous generator spaces the paper's
+  BNN stays the default: no measurement there says otherwise.
+- Acquisition (`acquisition`): "usemo" (default with a BNN, the paper's: LCB Pareto set, largest
+  uncertainty volume, batch by hard local penalisation) or "hvi" (greedy optimistic hypervolume improvement
+  of the LCB vector, each pick believed at its mean; see `search.mobo.acquisition.hvi_batch`; default with
+  "blr"). Volumes are measured in the objectives' raw units (`hvi_units="raw"`), as reports measure them (a
+  log-modelled cost counts by its value).
   Measured with the BLR on NB201 (error, params; batches of 8, fraction of the true hypervolume after 50 / 100
   / 200 evaluations, 20 seeds): kappa 0.25 / 0.5 / 1 gave 0.862 / 0.924 / 0.958, 0.853 / 0.923 / 0.962 and
   0.834 / 0.909 / 0.960; USeMO 0.845 / 0.900 / 0.948 (8 seeds); volumes in log-params units 0.827 / 0.905 /
-  0.958; n_initial 8 instead of 16 and batches of 4 changed nothing beyond 0.005.
+  0.958 (`hvi_units="modelling"`, the rule before); n_initial 8 instead of 16 and batches of 4 changed
+  nothing beyond 0.005.
+- Resume across versions: surrogate, acquisition, kappa and hvi_units are `pinned`: a new search stores the
+  values it resolved, and a search created before they were stored resumes with the old defaults
+  (heteroscedastic, usemo, 1, modelling), so its replay makes the same proposals.
 - Initial design: until `n_initial` successful evaluations exist (default 2 x batch size; the first ask's n
   when `batch_size` is not given), jobs are random new points of the space's prior (`space.sample`, which
   respects conditions and forbidden clauses; the proposer's own Latin-hypercube design is not used).
@@ -161,7 +166,7 @@ class MOBO(Strategy):
     Options: batch_size (None or >= 1), n_initial (>= 2), surrogate ("heteroscedastic" | "homoscedastic" |
     "blr"; default blr on all-categorical spaces, else heteroscedastic), kappa (> 0, LCB multiplier; default
     0.5 with blr, else 1), uncertainty ("epistemic" | "total"), acquisition ("usemo" | "hvi"; default hvi with
-    blr, else usemo),
+    blr, else usemo), hvi_units ("raw" | "modelling": where HVI measures volumes),
     encoding ("onehot" | "unit"), oversample (>= 1), the BNN's num_steps / num_burn_in_steps / keep_every /
     lr / mdecay / sampler_batch_size / n_hidden / n_layers, the acquisition's candidates inner ("pool" |
     "nsga2" | "random"; default pool on all-categorical spaces, else nsga2) / pool_random (>= 0) / pop_size /
@@ -171,6 +176,8 @@ class MOBO(Strategy):
     name = "mobo"
     multi_objective = True
     min_objectives = 2
+    # the defaults before the pairwise BLR and raw-unit volumes (a search created then resumes with them)
+    pinned = {"surrogate": "heteroscedastic", "acquisition": "usemo", "kappa": 1.0, "hvi_units": "modelling"}
 
     def __init__(self, space: Any, *, objectives: Sequence[str], seed: int, max_budget: float,
                  min_budget: float | None = None, exact: Mapping[str, Callable[[Any], float]] | None = None,
@@ -180,7 +187,7 @@ class MOBO(Strategy):
                  num_steps: int = 1000, num_burn_in_steps: int = 500, keep_every: int = 10, lr: float = 1e-2,
                  mdecay: float = 0.05, sampler_batch_size: int = 20, n_hidden: int = 10, n_layers: int = 3,
                  encoding: str = "onehot", inner: str | None = None, pool_random: int = 200,
-                 pop_size: int = 48, generations: int = 20,
+                 pop_size: int = 48, generations: int = 20, hvi_units: str = "raw",
                  warm_start: Sequence[Mapping[str, Any]] = ()) -> None:
         super().__init__(space, objectives=objectives, seed=seed, max_budget=max_budget, min_budget=min_budget,
                          exact=exact)
@@ -200,8 +207,10 @@ class MOBO(Strategy):
         # the defaults measured best per kind of space (module docstring, "Surrogate")
         surrogate = surrogate if surrogate is not None else "blr" if discrete else "heteroscedastic"
         acquisition = acquisition if acquisition is not None else "hvi" if surrogate == "blr" else "usemo"
-        kappa = kappa if kappa is not None else 0.5 if surrogate == "blr" else 1.0
+        self.surrogate = _choice("surrogate", surrogate, _SURROGATES)
+        self.kappa = _positive("kappa", kappa if kappa is not None else 0.5 if surrogate == "blr" else 1.0)
         self.acquisition = _choice("acquisition", acquisition, ("usemo", "hvi"))
+        self.hvi_units = _choice("hvi_units", hvi_units, ("raw", "modelling"))
         # search.mobo loads torch and pybnn: import it only when a MOBO strategy is built (load_all imports
         # every strategy module)
         from search.mobo.proposer import MOBOProposer, default_surrogate_factory
@@ -218,7 +227,7 @@ class MOBO(Strategy):
             self._encode, decode, dim = space.one_hot_vector, space.from_one_hot_vector, space.one_hot_size
         else:
             self._encode, decode, dim = space.unit_vector, space.from_unit_vector, len(space.vector_kinds)
-        if _choice("surrogate", surrogate, _SURROGATES) == "blr":
+        if self.surrogate == "blr":
             factory = default_surrogate_factory(
                 "blr", groups=one_hot_groups(space.vector_kinds) if onehot else None)
         else:
@@ -229,7 +238,7 @@ class MOBO(Strategy):
             dim, [mobo_objective(n, self.exact.get(n)) for n in self.objectives],
             decode=decode, batch_size=1,
             # the strategy runs the initial design itself; the proposer only needs two points to fit
-            n_initial=2, surrogate_factory=factory, kappa=_positive("kappa", kappa),
+            n_initial=2, surrogate_factory=factory, kappa=self.kappa, hvi_raw_units=self.hvi_units == "raw",
             uncertainty=_choice("uncertainty", uncertainty, ("epistemic", "total")),
             acquisition=self.acquisition,
             inner="nsga2" if self.inner == "pool" else self.inner, pop_size=_integer("pop_size", pop_size, 4),
@@ -357,8 +366,9 @@ class MOBO(Strategy):
                                      f"no valid point and {repeated} to points already proposed; random new point")
         fit_s = sum(v for v in self.proposer.last_info.fit_time_s.values() if math.isfinite(v))
         info = {"model_based": True,
-                "reason": (f"{'USeMO' if self.acquisition == 'usemo' else 'HVI'} batch {self._proposals} of {len(chosen)} points, surrogates fitted on "
-                           f"{self._complete} results, penalised around {len(pending)} pending"),
+                "reason": (f"{'USeMO' if self.acquisition == 'usemo' else 'HVI'} batch {self._proposals} of "
+                           f"{len(chosen)} points, surrogates fitted on {self._complete} results, penalised "
+                           f"around {len(pending)} pending"),
                 "proposal": self._proposals, "fit_s": round(fit_s, 3), "propose_s": round(elapsed, 3)}
         self._queue = [(p, info) for p in chosen[need:]]
         return [self.new_job(p, **info) for p in chosen[:need]]
