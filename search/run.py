@@ -358,7 +358,7 @@ def _reopen(req: SearchRequest, stored: Mapping[str, Any]) -> Prepared:
             raise RunStoreError(f"{key.replace('_', '-')}: {req.run_dir} holds a search with {stored.get(key)!r}, "
                                 f"not {value!r} (a resumed search keeps its settings)")
     # a search stored before an option was pinned ran with that option's old default
-    created = {**strategy_class(stored["strategy"]).pinned, **stored["options"]}
+    created = {**stored["options"], **strategy_class(stored["strategy"]).legacy_options(stored["options"])}
     options = dict(created)
     for key, value in req.options.items():
         if key in EXTENDABLE:

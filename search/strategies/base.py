@@ -115,6 +115,12 @@ class Strategy:
         """The value of every `pinned` option this strategy runs with (defaults resolved)."""
         return {name: getattr(self, name) for name in self.pinned}
 
+    @classmethod
+    def legacy_options(cls, stored: Mapping[str, Any]) -> dict[str, Any]:
+        """What a search stored with the options `stored` ran with beyond them: the `pinned` options it lacks,
+        at their old defaults."""
+        return {name: value for name, value in cls.pinned.items() if name not in stored}
+
     def ask(self, n: int, pending: Sequence[Job] = ()) -> list[Job]:
         if n < 1 or self.done:
             return []

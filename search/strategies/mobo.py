@@ -203,14 +203,13 @@ class MOBO(Strategy):
                    "batch_size": _integer("sampler_batch_size", sampler_batch_size, 1),
                    "n_hidden": _integer("n_hidden", n_hidden, 1), "n_layers": _integer("n_layers", n_layers, 1),
                    "verbose": False}
+        resolved = self.defaults_for(space, {"surrogate": surrogate, "acquisition": acquisition, "kappa": kappa,
+                                             "hvi_units": hvi_units})
+        self.surrogate = _choice("surrogate", resolved["surrogate"], _SURROGATES)
+        self.kappa = _positive("kappa", resolved["kappa"])
+        self.acquisition = _choice("acquisition", resolved["acquisition"], ("usemo", "hvi"))
+        self.hvi_units = _choice("hvi_units", resolved["hvi_units"], ("raw", "modelling"))
         discrete = all(k > 0 for k in space.vector_kinds)
-        # the defaults measured best per kind of space (module docstring, "Surrogate")
-        surrogate = surrogate if surrogate is not None else "blr" if discrete else "heteroscedastic"
-        acquisition = acquisition if acquisition is not None else "hvi" if surrogate == "blr" else "usemo"
-        self.surrogate = _choice("surrogate", surrogate, _SURROGATES)
-        self.kappa = _positive("kappa", kappa if kappa is not None else 0.5 if surrogate == "blr" else 1.0)
-        self.acquisition = _choice("acquisition", acquisition, ("usemo", "hvi"))
-        self.hvi_units = _choice("hvi_units", hvi_units, ("raw", "modelling"))
         # search.mobo loads torch and pybnn: import it only when a MOBO strategy is built (load_all imports
         # every strategy module)
         from search.mobo.proposer import MOBOProposer, default_surrogate_factory
@@ -231,7 +230,7 @@ class MOBO(Strategy):
             factory = default_surrogate_factory(
                 "blr", groups=one_hot_groups(space.vector_kinds) if onehot else None)
         else:
-            factory = default_surrogate_factory(surrogate, **sampler)
+            factory = default_surrogate_factory(self.surrogate, **sampler)
         self.inner = _choice("inner", "pool" if inner is None and discrete else inner or "nsga2", _INNER)
         self.pool_random = _integer("pool_random", pool_random, 0)
         self.proposer = MOBOProposer(
@@ -251,6 +250,19 @@ class MOBO(Strategy):
         self._fallback_reason = ""
         for i, entry in enumerate(warm_start):
             self._warm(i, entry)
+
+    @staticmethod
+    def defaults_for(space: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The `pinned` options (surrogate, acquisition, kappa, hvi_units) as a MOBO built on `space` with
+        `options` resolves them: the defaults measured best per kind of space (module docstring, "Surrogate")
+        where an option is None or absent."""
+        discrete = all(k > 0 for k in space.vector_kinds)
+        surrogate = options.get("surrogate") or ("blr" if discrete else "heteroscedastic")
+        acquisition = options.get("acquisition") or ("hvi" if surrogate == "blr" else "usemo")
+        kappa = options.get("kappa")
+        return {"surrogate": surrogate, "acquisition": acquisition,
+                "kappa": kappa if kappa is not None else 0.5 if surrogate == "blr" else 1.0,
+                "hvi_units": options.get("hvi_units") or "raw"}
 
     # -- observations -------------------------------------------------------------------------------------
     def _warm(self, i: int, entry: Mapping[str, Any]) -> None:

@@ -72,6 +72,7 @@ from ..pareto import crowding_distance, hypervolume, non_dominated_sort, referen
 from .base import Job, Result, StrategyError, register
 from .hyperband import Hyperband
 from .kde import KDE, KDEProposer
+from .mobo import MOBO
 
 __all__ = ["MOBOHB", "ParetoKDEProposer", "pareto_best", "PROMOTIONS", "SAMPLERS"]
 
@@ -180,6 +181,15 @@ class MOBOHB(Hyperband):
     name = "mobohb"
     multi_objective = True
     min_objectives = 2
+    # the inner MOBO's options before its defaults changed (see `mobo`): a search created then resumes with them
+    pinned = {"mobo": {**_MOBO_DEFAULTS, **MOBO.pinned}}
+
+    def resolved_options(self) -> dict[str, Any]:
+        return {"mobo": self.mobo} if self.sampler == "mobo" else {}
+
+    @classmethod
+    def legacy_options(cls, stored: Mapping[str, Any]) -> dict[str, Any]:
+        return super().legacy_options(stored) if stored.get("sampler") == "mobo" else {}
 
     def __init__(self, space: Any, *, objectives: Sequence[str], seed: int, max_budget: float,
                  min_budget: float | None = None, exact: Mapping[str, Callable[[Any], float]] | None = None,
@@ -206,12 +216,15 @@ class MOBOHB(Hyperband):
         except ValueError as exc:  # its messages name BOHB's options
             raise StrategyError(str(exc).replace("bohb option", "mobohb option", 1)) from None
         self._live: dict[int, Job] = {}          # jobs asked for and not told: the inner MOBO's pending
-        self._mobo_options = {**_MOBO_DEFAULTS, **dict(mobo or {})}
+        # resolved in full, so a later change of MOBO's defaults does not change this search (`pinned`)
+        self.mobo = {**_MOBO_DEFAULTS, **dict(mobo or {})}
+        if sampler == "mobo":
+            self.mobo.update(MOBO.defaults_for(space, self.mobo))
         self._observed: dict[float, list[tuple[Any, dict[str, float]]]] = {}
         self._mobo_budget: float | None = None   # the budget the inner MOBO models
         self._inner: Any = None
         if sampler == "mobo":
-            own = sorted(set(self._mobo_options) & set(_MOBO_OWN))
+            own = sorted(set(self.mobo) & set(_MOBO_OWN))
             if own:
                 raise StrategyError(f"mobohb option mobo: {own[0]} is set by mobohb (the results of the model's "
                                     "budget)")
@@ -251,7 +264,7 @@ class MOBOHB(Hyperband):
         warm = [{"config": self.space.to_config(point), "objectives": values} for point, values in data]
         try:
             return MOBO(self.space, objectives=self.objectives, seed=seed, max_budget=self.max_budget,
-                        exact=self.exact, n_initial=2, warm_start=warm, **self._mobo_options)
+                        exact=self.exact, n_initial=2, warm_start=warm, **self.mobo)
         except StrategyError as exc:
             raise StrategyError(f"mobohb option mobo: {exc}") from None
         except TypeError as exc:
