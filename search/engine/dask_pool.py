@@ -44,7 +44,7 @@ import distributed
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from ..spaces.base import to_builtin
-from .driver import Done, check_pool_options
+from .driver import Done, ServedPool, check_pool_options
 from .pyro import LOOPBACK, gpu_ids, last_line
 from .store import RunLog
 
@@ -97,7 +97,7 @@ class _Job:
         self.future: Any = None
 
 
-class DaskPool:
+class DaskPool(ServedPool):
     """A Dask cluster (local or given) behind the driver's `Pool` interface.
 
     log: the writable run log (`scheduler.json` in its directory while a local scheduler runs).
@@ -149,13 +149,6 @@ class DaskPool:
         self._closing = False
 
     # -- lifecycle ----------------------------------------------------------------------------------------
-    def __enter__(self) -> "DaskPool":
-        self.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
     def start(self) -> "DaskPool":
         logging.getLogger("distributed").setLevel(logging.ERROR)  # the pool logs what matters itself
         try:

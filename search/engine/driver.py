@@ -24,7 +24,8 @@ from ..spaces.base import canonical_json
 from ..strategies.base import Job, Result, Strategy
 from .store import RunLog, RunStoreError
 
-__all__ = ["Pool", "Finished", "Done", "drive", "to_result", "ReplayMismatch", "BACKENDS", "check_pool_options"]
+__all__ = ["Pool", "Finished", "Done", "drive", "to_result", "ReplayMismatch", "BACKENDS", "check_pool_options",
+           "ServedPool"]
 
 #: where jobs of an evaluator that needs workers run: hpbandster's Pyro4 (`.pyro`) or Dask (`.dask_pool`)
 BACKENDS = ("pyro", "dask")
@@ -161,6 +162,24 @@ def _finite(metrics: Mapping[str, Any]) -> dict[str, Any]:
             v = None
         out[k] = v
     return out
+
+
+class ServedPool:
+    """Base of the pools that start servers or processes: `with SomePool(...) as pool:` calls `start()` and,
+    on the way out, `close()`."""
+
+    def start(self) -> "ServedPool":
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> "ServedPool":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 class InlinePool:

@@ -38,7 +38,7 @@ from hpbandster.core.dispatcher import Dispatcher, Job
 from hpbandster.core.dispatcher import Worker as _PoolWorker
 
 from ..spaces.base import to_builtin
-from .driver import Done, check_pool_options
+from .driver import Done, ServedPool, check_pool_options
 from .store import RunLog
 
 log = logging.getLogger("search.engine")
@@ -228,7 +228,7 @@ def gpu_ids(device: str) -> list[str]:
                                         if n.startswith("nvidia")) if m), key=int) if os.path.isdir("/dev") else []
 
 
-class PyroPool:
+class PyroPool(ServedPool):
     """Name server + dispatcher + local worker processes; `submit` / `wait` as the driver's `Pool`.
 
     log: the writable run log (its directory holds nameserver.json and the workers' logs).
@@ -276,13 +276,6 @@ class PyroPool:
         self._closing = False
 
     # -- lifecycle ----------------------------------------------------------------------------------------
-    def __enter__(self) -> "PyroPool":
-        self.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
     def start(self) -> "PyroPool":
         logging.getLogger("hpbandster").setLevel(logging.ERROR)
         self._ns = _NameServer(self.host, self.port)
