@@ -68,13 +68,16 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
 def run_one(strategy: str, space: Any, evaluator: Any, seed: int, evaluations: int, workdir: Path, *,
             objectives: list[str], options: dict[str, Any] | None = None, workers: int = 1,
             stop: Callable[[list[dict]], bool] | None = None, max_budget: float = 1.0,
-            min_budget: float | None = None) -> list[dict]:
-    """One seed of one strategy through the engine's driver; returns its result records in order."""
+            min_budget: float | None = None, prepare: Callable[[Any], None] | None = None) -> list[dict]:
+    """One seed of one strategy through the engine's driver; returns its result records in order.
+    `prepare(strategy)` runs before the first ask (a study may swap a part of the strategy)."""
     log = RunLog.create(workdir / f"{strategy}-{seed}-{time.monotonic_ns()}", {"strategy": strategy})
     log.start_session()
     records: list[dict] = []
     strat = make_strategy(strategy, space, objectives=objectives, seed=seed, max_budget=max_budget,
                           min_budget=min_budget, exact=evaluator.exact(), **(options or {}))
+    if prepare is not None:
+        prepare(strat)
     drive(strat, InlinePool(evaluator, capacity=workers), log, seed=seed, evaluations=evaluations,
           on_result=records.append, stop=None if stop is None else (lambda: stop(records)))
     log.close()
