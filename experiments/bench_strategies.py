@@ -122,6 +122,19 @@ def part_nb201(args: argparse.Namespace, workdir: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------ NB201, two objectives
+def true_front(evaluator: TabularEvaluator) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """The reference point, the true front's hypervolume and the optimum record (error, params) of a table."""
+    known = evaluator.optimum(["error", "params"])
+    ref = np.asarray(known["reference"], dtype=np.float64)
+    return ref, hypervolume(np.asarray(known["front"], dtype=np.float64), ref), known
+
+
+def error_params(records: list[dict]) -> list[tuple[float, float]]:
+    """(error, params) of each result in order; a failed job counts as (inf, inf)."""
+    return [(r["metrics"].get("error", math.inf), r["metrics"].get("params", math.inf))
+            if r["status"] == "ok" else (math.inf, math.inf) for r in records]
+
+
 def hv_fractions(points: list[tuple[float, float]], true_hv: float, ref: np.ndarray) -> dict[int, float]:
     out = {}
     for k in CHECKPOINTS:
@@ -158,18 +171,14 @@ def optuna_nb201(sampler_name: str, evaluator: TabularEvaluator, seed: int, n: i
 def part_nb201_mo(args: argparse.Namespace, workdir: Path) -> str:
     space = make_space("nb201")
     evaluator = TabularEvaluator(space, NB201)
-    known = evaluator.optimum(["error", "params"])
-    ref = np.asarray(known["reference"], dtype=np.float64)
-    true_hv = hypervolume(np.asarray(known["front"], dtype=np.float64), ref)
+    ref, true_hv, known = true_front(evaluator)
     n = max(CHECKPOINTS)
     methods: list[tuple[str, Callable[[int], list[tuple[float, float]]], int]] = []
 
     def ours(name: str, options: dict[str, Any], workers: int) -> Callable[[int], list[tuple[float, float]]]:
         def run(seed: int) -> list[tuple[float, float]]:
-            recs = run_one(name, space, evaluator, seed, n, workdir, objectives=["error", "params"],
-                           options=options, workers=workers)
-            return [(r["metrics"].get("error", math.inf), r["metrics"].get("params", math.inf))
-                    if r["status"] == "ok" else (math.inf, math.inf) for r in recs]
+            return error_params(run_one(name, space, evaluator, seed, n, workdir, objectives=["error", "params"],
+                                        options=options, workers=workers))
         return run
 
     methods.append(("random", ours("random", {}, 1), args.seeds))

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from bench_strategies import CHECKPOINTS, NB201, hv_fractions, mean_std, run_one, table  # sibling script
+from bench_strategies import (CHECKPOINTS, NB201, error_params, hv_fractions, mean_std, run_one, table,  # sibling
+                              true_front)
 from search.evaluators.tabular import TabularEvaluator
 from search.mobo.linear import PairwiseBLR, one_hot_groups
 from search.spaces import make_space
@@ -39,13 +40,16 @@ from search.spaces import make_space
 class ThirdOrderBLR(PairwiseBLR):
     """`PairwiseBLR` plus the products of every three columns of three different coordinates."""
 
+    def __init__(self, groups: np.ndarray, **kwargs: Any) -> None:
+        super().__init__(groups, **kwargs)
+        triples = [t for t in itertools.combinations(range(len(self.groups)), 3)
+                   if len({self.groups[c] for c in t}) == 3]
+        self._triples = tuple(np.array(column) for column in zip(*triples))
+
     def features(self, X: np.ndarray) -> np.ndarray:
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-        base = super().features(X)
-        triples = [(i, j, k) for i, j, k in itertools.combinations(range(X.shape[1]), 3)
-                   if len({self.groups[i], self.groups[j], self.groups[k]}) == 3]
-        i, j, k = (np.array(t) for t in zip(*triples))
-        return np.hstack([base, X[:, i] * X[:, j] * X[:, k]])
+        i, j, k = self._triples
+        return np.hstack([super().features(X), X[:, i] * X[:, j] * X[:, k]])
 
 
 class Frozen:
@@ -71,11 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     space = make_space("nb201")
     evaluator = TabularEvaluator(space, NB201)
-    known = evaluator.optimum(["error", "params"])
-    ref = np.asarray(known["reference"], dtype=np.float64)
-    from search.pareto import hypervolume
-
-    true_hv = hypervolume(np.asarray(known["front"], dtype=np.float64), ref)
+    ref, true_hv, _ = true_front(evaluator)
     X = np.array([space.one_hot_vector(cell) for cell in evaluator.table.cells])
     error = 1.0 - np.asarray(evaluator.table.val, dtype=np.float64) / 100.0
     good = error < args.good
@@ -97,9 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 recs = run_one("mobo", space, evaluator, seed, max(CHECKPOINTS), Path(tmp),
                                objectives=["error", "params"], options={"batch_size": 8}, workers=8,
                                prepare=patch)
-                points = [(r["metrics"]["error"], r["metrics"]["params"]) if r["status"] == "ok"
-                          else (np.inf, np.inf) for r in recs]
-                fractions.append(hv_fractions(points, true_hv, ref))
+                fractions.append(hv_fractions(error_params(recs), true_hv, ref))
             rows.append([label, args.seeds] + [mean_std([f[k] for f in fractions]) for k in CHECKPOINTS]
                         + [f"{(time.perf_counter() - t0) / args.seeds:.1f}"])
             print(f"  {rows[-1]}", file=sys.stderr, flush=True)
