@@ -13,6 +13,7 @@ the small fronts of a search run (hundreds of points in 3-D, tens in 4-5-D).
 """
 from __future__ import annotations
 
+import bisect
 from typing import Sequence
 
 import numpy as np
@@ -55,6 +56,8 @@ def non_dominated_mask(Y) -> np.ndarray:
     mask = np.ones(n, dtype=bool)
     if n == 0:
         return mask
+    if Y.shape[1] == 2:
+        return _fronts_2d(Y) == 0
     # Process in lexicographic order: a point can only be dominated by points before it in that order.
     order = np.lexsort(Y.T[::-1])
     front: list[int] = []
@@ -79,6 +82,9 @@ def pareto_front(Y, return_index: bool = False):
 def non_dominated_sort(Y) -> list[np.ndarray]:
     """All fronts: a list of index arrays, front 0 = non-dominated, front k = non-dominated once 0..k-1 are gone."""
     Y = _as_points(Y)
+    if Y.shape[1] == 2:
+        rank = _fronts_2d(Y)
+        return [np.flatnonzero(rank == r) for r in range(int(rank.max()) + 1)] if rank.size else []
     remaining = np.arange(Y.shape[0])
     fronts: list[np.ndarray] = []
     while remaining.size:
@@ -86,6 +92,29 @@ def non_dominated_sort(Y) -> list[np.ndarray]:
         fronts.append(remaining[mask])
         remaining = remaining[~mask]
     return fronts
+
+
+def _fronts_2d(Y: np.ndarray) -> np.ndarray:
+    """The front index of every row of a two-objective ``Y`` in O(N log N): in lexicographic order a point is
+    dominated only by earlier points, and front k's earlier members all have second objective >= that of its
+    latest member, whose values increase with k; so a point joins the first front whose latest member is
+    strictly worse in the second objective, or the front of an identical predecessor."""
+    order = np.lexsort((Y[:, 1], Y[:, 0]))
+    rank = np.empty(Y.shape[0], dtype=int)
+    tails: list[float] = []  # second objective of each front's latest member (increasing)
+    previous = None
+    for i in order:
+        y = (Y[i, 0], Y[i, 1])
+        if y == previous:  # identical points do not dominate each other
+            rank[i] = rank[last]
+            continue
+        k = bisect.bisect_right(tails, y[1])
+        if k == len(tails):
+            tails.append(y[1])
+        else:
+            tails[k] = y[1]
+        rank[i], previous, last = k, y, i
+    return rank
 
 
 def crowding_distance(Y) -> np.ndarray:

@@ -67,6 +67,21 @@ def test_sort_partitions_every_point_and_fronts_are_ordered():
             assert not dominates(Y[i], Y[j]) and not dominates(Y[j], Y[i])
 
 
+def test_two_objective_sort_matches_the_definition_with_ties():
+    """The O(N log N) two-objective path against front-by-front peeling by the dominance definition, on grids
+    with many ties and duplicates."""
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        Y = rng.integers(0, 5, (int(rng.integers(1, 30)), 2)).astype(float)
+        remaining, expected = list(range(len(Y))), []
+        while remaining:
+            front = [j for j in remaining if not any(dominates(Y[i], Y[j]) for i in remaining)]
+            expected.append(front)
+            remaining = [j for j in remaining if j not in front]
+        assert [sorted(f.tolist()) for f in non_dominated_sort(Y)] == expected
+        assert np.flatnonzero(non_dominated_mask(Y)).tolist() == expected[0]
+
+
 def test_hypervolume_2d_hand_computed():
     # sweep over A(1,5), B(2,3), C(4,1) with ref (6,6): 5*1 + 4*2 + 2*2 = 17
     assert hypervolume_2d(Y2, (6, 6)) == pytest.approx(17.0)
