@@ -17,7 +17,7 @@ def samples(problem, n, seed=0):
 
 
 def test_registry_builds_every_problem_and_refuses_an_unknown_one():
-    assert set(PROBLEMS) >= {"counting-ones", "branin-mf", "zdt1", "zdt1-mf"}
+    assert set(PROBLEMS) >= {"counting-ones", "branin-mf", "zdt1", "zdt1-mf", "park-mf"}
     for name in PROBLEMS:
         problem = make_problem(name)
         assert problem.name == problem.space.name == name and not problem.space.has_spec
@@ -105,6 +105,37 @@ def test_zdt1_mf_is_zdt1_at_max_budget_with_bias_and_noise_below():
     true_set = {"x1": 0.5, **{f"x{i}": 0.0 for i in range(2, 7)}}
     mean = lambda c: np.mean([mf.evaluate(c, 1, seed=s).metrics["f2"] for s in range(50)])  # noqa: E731
     assert mean(shifted) < mean(true_set)
+
+
+def test_park_mf_front_is_not_dominated_by_any_sampled_point_and_low_fidelities_rank_alike():
+    ev = SyntheticEvaluator("park-mf")
+    p = ev.problem
+    front = true_front("park-mf", 200)
+    assert front.shape == (200, 2) and np.all(np.diff(front[:, 0]) > 0) and np.all(np.diff(front[:, 1]) < 0)
+    # the paper's functions, by hand at one point (x4 = 0.8 and x3 = 0.5 make the transformed x3, x4 equal 1)
+    m = ev.evaluate({"x1": 0.6, "x2": 0.0, "x3": 0.5, "x4": 0.8}, 27, seed=0).metrics
+    t1 = 0.5 * math.sqrt(1 + 1 / (1 + 1e-4))
+    assert m["f1"] == pytest.approx(-((t1 + 4 * math.e ** (1 + math.sin(1))) / 22 - 0.8), rel=1e-12)
+    assert m["f2"] == pytest.approx(-((5 - 2 / 3 * math.e + math.sin(1) - 1) / 4 - 0.7), rel=1e-12)
+    # 20,000 random points and a grid through the Pareto set: none dominates a front point by more than 1e-6
+    rng = np.random.default_rng(0)
+    x = rng.random((20000, 4))
+    axis = np.linspace(0, 1, 25)
+    grid = np.stack(np.meshgrid(axis, axis, axis), axis=-1).reshape(-1, 3)
+    x = np.vstack([x, np.column_stack([grid, np.full(len(grid), 0.8)])])
+    points = np.array([list(p.true_values(dict(zip(["x1", "x2", "x3", "x4"], row))).values()) for row in x])
+    points = points[np.argsort(points[:, 0])]
+    best_f2 = np.minimum.accumulate(points[:, 1])   # the least f2 of the points up to each f1
+    upto = np.searchsorted(points[:, 0], front[:, 0] - 1e-6, side="right") - 1
+    assert np.all(best_f2[upto[upto >= 0]] >= front[upto >= 0, 1] - 1e-6)
+    hv = hypervolume(front, np.array(p.reference))
+    assert 0.0893 < hv < hypervolume(pareto_front(np.vstack([front, points])), np.array(p.reference)) + 1e-6
+    # the fidelity scales and shifts: 300 points keep their order at budget 1 almost exactly
+    configs = samples(p, 300)
+    low = np.array([ev.evaluate(c, 1, seed=0).metrics["f1"] for c in configs])
+    high = np.array([ev.evaluate(c, 27, seed=0).metrics["f1"] for c in configs])
+    assert np.corrcoef(np.argsort(np.argsort(low)), np.argsort(np.argsort(high)))[0, 1] > 0.99
+    assert not np.allclose(low, high)
 
 
 def test_evaluator_fails_bad_configs_and_budgets_without_raising():

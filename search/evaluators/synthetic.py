@@ -14,13 +14,17 @@ configuration hash, budget), so one job always gets the same value, in any proce
 - zdt1 (f1, f2; one fidelity, the budget is ignored): Zitzler, Deb and Thiele, 2000, "Comparison of
   multiobjective evolutionary algorithms: empirical results", Evolutionary Computation 8(2);
 - zdt1-mf (f1, f2; budgets 1 .. 27, fidelity z = b / 27): ZDT1 with our low-fidelity bias and noise, which
-  vanish at the max budget.
+  vanish at the max budget (cheap evaluations point near, not at, the true Pareto set);
+- park-mf (f1, f2; budgets 1 .. 27, fidelity s = b / 27): MOMF Park of Irshad, Karsch and Döpp, 2021,
+  "Expected hypervolume improvement for simultaneous multi-objective and multi-fidelity optimization",
+  arXiv:2112.13901 (cheap evaluations rank points almost as the max budget does).
 
 `make_problem(name)` builds one; `PROBLEMS` maps names to classes; `true_front(problem, n)` gives the exact
 front of a two-objective problem; `SyntheticEvaluator(problem)` is the `Evaluator`.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from abc import ABC, abstractmethod
@@ -33,7 +37,7 @@ from ..spaces.base import SpaceError, canonical_json
 from ..spaces.configspace import ConfigSpaceSpace
 from .base import Evaluation, Evaluator
 
-__all__ = ["SyntheticProblem", "CountingOnes", "BraninMF", "ZDT1", "ZDT1MF", "PROBLEMS", "make_problem",
+__all__ = ["SyntheticProblem", "CountingOnes", "BraninMF", "ZDT1", "ZDT1MF", "ParkMF", "PROBLEMS", "make_problem",
            "true_front", "noise_stream", "SyntheticEvaluator"]
 
 
@@ -228,7 +232,95 @@ class ZDT1MF(ZDT1):
         return {"f1": float(x[0]), "f2": f2}
 
 
-PROBLEMS: dict[str, type[SyntheticProblem]] = {cls.name: cls for cls in (CountingOnes, BraninMF, ZDT1, ZDT1MF)}
+def _park(x: np.ndarray, s: float) -> np.ndarray:
+    """The two modified Park functions (P1, P2; maximised) of Irshad, Karsch and Döpp at fidelity s, for points
+    x of shape (n, 4) in [0, 1]^4, shape (n, 2)."""
+    x1 = 1.0 - 2.0 * (x[:, 0] - 0.6) ** 2
+    x2 = x[:, 1]
+    x3 = 1.0 - 3.0 * (x[:, 2] - 0.5) ** 2
+    x4 = 1.0 - (x[:, 3] - 0.8) ** 2
+    a, b = 0.9 + 0.1 * s, 0.1 * (1.0 - s)
+    t1 = (x1 + 1e-3 * (1.0 - s)) / 2.0 * np.sqrt(1.0 + (x2 + x3 ** 2) * x4 / (x1 ** 2 + 1e-4))
+    t2 = (x1 + 3.0 * x4) * np.exp(1.0 + np.sin(x3))
+    p1 = a * (t1 + t2 - b) / 22.0 - 0.8
+    p2 = a * (5.0 - 2.0 / 3.0 * np.exp(x1 + x2) + x4 * np.sin(x3) * a - x3 + b) / 4.0 - 0.7
+    return np.column_stack([p1, p2])
+
+
+class ParkMF(SyntheticProblem):
+    """Multi-fidelity Park (MOMF Park of Irshad, Karsch and Döpp 2021, "Expected hypervolume improvement for
+    simultaneous multi-objective and multi-fidelity optimization", arXiv:2112.13901; BoTorch's `MOMFPark`):
+    x1 .. x4 in [0, 1], fidelity s = budget / 27; f1 = -P1(x, s), f2 = -P2(x, s) (the paper maximises P1, P2),
+    reference point (0, 0), as BoTorch's. The fidelity scales both functions by 0.9 + 0.1 s and shifts them by
+    0.1 (1 - s): cheap evaluations rank points almost as the max budget does (the opposite of zdt1-mf).
+    Deterministic. Departures: the paper's fidelity is a continuous search variable with its own cost model;
+    here it is the budget (cost = budget).
+
+    The front has no closed form. `front(n)` solves it by epsilon constraints: n levels t of f1, each
+    min f2 s.t. f1 <= t by SLSQP from the best point of a 40^3 grid. x4 = 0.8 on the whole Pareto set (it
+    maximises the transformed x4, and both P1 and P2 increase with it), so the solves are in (x1, x2, x3)."""
+
+    name = "park-mf"
+    objectives = ("f1", "f2")
+    min_budget = 1.0
+    max_budget = 27.0
+    fidelity = "fidelity s = budget / 27 of the MOMF Park functions"
+    source = ("Irshad, Karsch and Döpp, 2021, Expected hypervolume improvement for simultaneous multi-objective "
+              "and multi-fidelity optimization, arXiv:2112.13901 (MOMF Park)")
+    reference = (0.0, 0.0)
+    reference_rule = "(0, 0), the reference point of BoTorch's MOMFPark"
+    dims = 4
+    pareto_x4 = 0.8
+
+    def configspace(self) -> CS.ConfigurationSpace:
+        return CS.ConfigurationSpace(name=self.name, space={f"x{i}": (0.0, 1.0) for i in range(1, self.dims + 1)})
+
+    def _values(self, point: Mapping[str, Any], s: float) -> dict[str, float]:
+        x = np.array([[point[f"x{i}"] for i in range(1, self.dims + 1)]], dtype=np.float64)
+        p1, p2 = _park(x, s)[0]
+        return {"f1": -float(p1), "f2": -float(p2)}
+
+    def evaluate(self, point: Mapping[str, Any], budget: float, rng: np.random.Generator) -> dict[str, float]:
+        return self._values(point, min(budget / self.max_budget, 1.0))
+
+    def true_values(self, point: Mapping[str, Any]) -> dict[str, float]:
+        return self._values(point, 1.0)
+
+    def _f(self, x3: np.ndarray) -> np.ndarray:
+        """(f1, f2) at the max budget of points (x1, x2, x3) with x4 on the Pareto set, shape (n, 2)."""
+        x3 = np.atleast_2d(x3)
+        return -_park(np.column_stack([x3, np.full(len(x3), self.pareto_x4)]), 1.0)
+
+    def front(self, n: int) -> np.ndarray:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+            raise ValueError(f"n: must be an integer >= 2, got {n!r}")
+        return _park_front(n).copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _park_front(n: int) -> np.ndarray:
+    """`ParkMF.front(n)`, solved once per process and size (about 1 s for 200 points)."""
+    from scipy.optimize import minimize
+
+    problem = ParkMF.__new__(ParkMF)   # the solves need only `_f`, not the space
+    axis = np.linspace(0.0, 1.0, 40)
+    grid = np.stack(np.meshgrid(axis, axis, axis), axis=-1).reshape(-1, 3)
+    values = problem._f(grid)
+    low, high = values[:, 0].min(), values[np.argmin(values[:, 1]), 0]
+    points = []
+    for level in np.linspace(low, high, n):
+        feasible = np.flatnonzero(values[:, 0] <= level + 1e-12)
+        start = grid[feasible[np.argmin(values[feasible, 1])]]
+        fit = minimize(lambda x: problem._f(x)[0, 1], start, method="SLSQP", bounds=[(0.0, 1.0)] * 3,
+                       constraints=[{"type": "ineq", "fun": lambda x, t=level: t - problem._f(x)[0, 0]}],
+                       options={"ftol": 1e-12, "maxiter": 300})
+        x = fit.x if problem._f(fit.x)[0, 0] <= level + 1e-9 else start
+        points.append(problem._f(x)[0])
+    front = np.asarray(points)
+    return front[np.argsort(front[:, 0], kind="stable")]
+
+
+PROBLEMS: dict[str, type[SyntheticProblem]] = {cls.name: cls for cls in (CountingOnes, BraninMF, ZDT1, ZDT1MF, ParkMF)}
 
 
 def make_problem(name: str) -> SyntheticProblem:
