@@ -37,8 +37,8 @@ from ..spaces.base import SpaceError, canonical_json
 from ..spaces.configspace import ConfigSpaceSpace
 from .base import Evaluation, Evaluator
 
-__all__ = ["SyntheticProblem", "CountingOnes", "BraninMF", "ZDT1", "ZDT1MF", "ParkMF", "PROBLEMS", "make_problem",
-           "true_front", "noise_stream", "SyntheticEvaluator"]
+__all__ = ["SyntheticProblem", "CountingOnes", "BraninMF", "ZDT1", "ZDT1MF", "ParkMF", "PROBLEMS",
+           "make_problem", "true_front", "noise_stream", "SyntheticEvaluator"]
 
 
 def noise_stream(problem: str, seed: int, point_hash: str, budget: float) -> np.random.Generator:
@@ -166,6 +166,16 @@ class BraninMF(SyntheticProblem):
         return {"x1": math.pi, "x2": 2.275}
 
 
+def _unit_cube(name: str, dims: int) -> CS.ConfigurationSpace:
+    """The space of x1 .. x{dims} in [0, 1]."""
+    return CS.ConfigurationSpace(name=name, space={f"x{i}": (0.0, 1.0) for i in range(1, dims + 1)})
+
+
+def _unit_vector(point: Mapping[str, Any], dims: int) -> np.ndarray:
+    """(x1, .., x{dims}) of a point of `_unit_cube`."""
+    return np.array([point[f"x{i}"] for i in range(1, dims + 1)], dtype=np.float64)
+
+
 class ZDT1(SyntheticProblem):
     """ZDT1 (Zitzler, Deb and Thiele 2000) in d = 6 dimensions x_i in [0, 1] (the paper uses 30; 6 keeps test
     searches short): f1 = x1, g = 1 + 9 / (d - 1) sum_{i >= 2} x_i, f2 = g (1 - sqrt(f1 / g)). The Pareto set is
@@ -184,10 +194,10 @@ class ZDT1(SyntheticProblem):
     dims = 6
 
     def configspace(self) -> CS.ConfigurationSpace:
-        return CS.ConfigurationSpace(name=self.name, space={f"x{i}": (0.0, 1.0) for i in range(1, self.dims + 1)})
+        return _unit_cube(self.name, self.dims)
 
     def _x(self, point: Mapping[str, Any]) -> np.ndarray:
-        return np.array([point[f"x{i}"] for i in range(1, self.dims + 1)], dtype=np.float64)
+        return _unit_vector(point, self.dims)
 
     @staticmethod
     def _zdt1(f1: float, g: float) -> float:
@@ -270,14 +280,12 @@ class ParkMF(SyntheticProblem):
     reference = (0.0, 0.0)
     reference_rule = "(0, 0), the reference point of BoTorch's MOMFPark"
     dims = 4
-    pareto_x4 = 0.8
 
     def configspace(self) -> CS.ConfigurationSpace:
-        return CS.ConfigurationSpace(name=self.name, space={f"x{i}": (0.0, 1.0) for i in range(1, self.dims + 1)})
+        return _unit_cube(self.name, self.dims)
 
     def _values(self, point: Mapping[str, Any], s: float) -> dict[str, float]:
-        x = np.array([[point[f"x{i}"] for i in range(1, self.dims + 1)]], dtype=np.float64)
-        p1, p2 = _park(x, s)[0]
+        p1, p2 = _park(_unit_vector(point, self.dims)[None, :], s)[0]
         return {"f1": -float(p1), "f2": -float(p2)}
 
     def evaluate(self, point: Mapping[str, Any], budget: float, rng: np.random.Generator) -> dict[str, float]:
@@ -286,15 +294,20 @@ class ParkMF(SyntheticProblem):
     def true_values(self, point: Mapping[str, Any]) -> dict[str, float]:
         return self._values(point, 1.0)
 
-    def _f(self, x3: np.ndarray) -> np.ndarray:
-        """(f1, f2) at the max budget of points (x1, x2, x3) with x4 on the Pareto set, shape (n, 2)."""
-        x3 = np.atleast_2d(x3)
-        return -_park(np.column_stack([x3, np.full(len(x3), self.pareto_x4)]), 1.0)
-
     def front(self, n: int) -> np.ndarray:
         if isinstance(n, bool) or not isinstance(n, int) or n < 2:
             raise ValueError(f"n: must be an integer >= 2, got {n!r}")
         return _park_front(n).copy()
+
+
+#: x4 on the whole Pareto set of park-mf (see `ParkMF`)
+_PARK_PARETO_X4 = 0.8
+
+
+def _park_on_pareto_x4(x: np.ndarray) -> np.ndarray:
+    """park-mf's (f1, f2) at the max budget of points (x1, x2, x3) with x4 on the Pareto set, shape (n, 2)."""
+    x = np.atleast_2d(x)
+    return -_park(np.column_stack([x, np.full(len(x), _PARK_PARETO_X4)]), 1.0)
 
 
 @functools.lru_cache(maxsize=4)
@@ -302,25 +315,26 @@ def _park_front(n: int) -> np.ndarray:
     """`ParkMF.front(n)`, solved once per process and size (about 1 s for 200 points)."""
     from scipy.optimize import minimize
 
-    problem = ParkMF.__new__(ParkMF)   # the solves need only `_f`, not the space
+    f = _park_on_pareto_x4
     axis = np.linspace(0.0, 1.0, 40)
     grid = np.stack(np.meshgrid(axis, axis, axis), axis=-1).reshape(-1, 3)
-    values = problem._f(grid)
+    values = f(grid)
     low, high = values[:, 0].min(), values[np.argmin(values[:, 1]), 0]
     points = []
     for level in np.linspace(low, high, n):
         feasible = np.flatnonzero(values[:, 0] <= level + 1e-12)
         start = grid[feasible[np.argmin(values[feasible, 1])]]
-        fit = minimize(lambda x: problem._f(x)[0, 1], start, method="SLSQP", bounds=[(0.0, 1.0)] * 3,
-                       constraints=[{"type": "ineq", "fun": lambda x, t=level: t - problem._f(x)[0, 0]}],
+        fit = minimize(lambda x: f(x)[0, 1], start, method="SLSQP", bounds=[(0.0, 1.0)] * 3,
+                       constraints=[{"type": "ineq", "fun": lambda x, t=level: t - f(x)[0, 0]}],
                        options={"ftol": 1e-12, "maxiter": 300})
-        x = fit.x if problem._f(fit.x)[0, 0] <= level + 1e-9 else start
-        points.append(problem._f(x)[0])
+        x = fit.x if f(fit.x)[0, 0] <= level + 1e-9 else start
+        points.append(f(x)[0])
     front = np.asarray(points)
     return front[np.argsort(front[:, 0], kind="stable")]
 
 
-PROBLEMS: dict[str, type[SyntheticProblem]] = {cls.name: cls for cls in (CountingOnes, BraninMF, ZDT1, ZDT1MF, ParkMF)}
+PROBLEMS: dict[str, type[SyntheticProblem]] = {cls.name: cls
+                                               for cls in (CountingOnes, BraninMF, ZDT1, ZDT1MF, ParkMF)}
 
 
 def make_problem(name: str) -> SyntheticProblem:

@@ -19,8 +19,8 @@ crowding by default: measured on zdt1-mf at equal total budget (`experiments/ben
 fraction of the true front's hypervolume was 0.896 ± 0.025 with crowding against 0.876 ± 0.039 with
 hypervolume contributions at half the budget, 0.913 ± 0.024 against 0.900 ± 0.033 at the whole budget. On
 park-mf (same script, 20 seeds) it is the other way round: 0.516 ± 0.202 against 0.657 ± 0.132 at half the
-budget (its front's ends lie outside the reported reference box); the default stays until one rule wins both. Against
-a reference point near the rung's nadir a front's ends have the smallest contributions (their boxes end at
+budget (its front's ends lie outside the reported reference box); the default stays until one rule wins both.
+Against a reference point near the rung's nadir a front's ends have the smallest contributions (their boxes end at
 it), so the hypervolume rule drops them first, although the ends are what a far reference point (the reports'
 known ones) rewards most; and at low budgets the small contributions of interior points are decided by the
 noise. Crowding keeps the ends and spreads the rest. Both rules compare objectives in raw units, the units of
