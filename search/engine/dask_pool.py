@@ -18,7 +18,10 @@ What it guarantees (as the Pyro4 pool does):
   (allowed_failures=0), so that this pool counts the attempts (an external scheduler retries by its own
   `distributed.scheduler.allowed-failures` first);
 - a job that runs longer than `job_timeout` seconds is recorded as failed with that reason, and its worker is
-  restarted through its nanny (a worker started with --no-nanny cannot be restarted: it is left as it is);
+  replaced: a local worker is killed and its nanny starts a fresh one (the way a worker that dies mid-job comes
+  back; asking the scheduler to restart it lost the worker now and then on a loaded 2-core machine, the
+  scheduler's call being cut off mid-restart), a cluster's worker is restarted through the scheduler (a worker
+  started with --no-nanny cannot be restarted: it is left as it is);
 - a job over `job_memory` MB fails with that reason and its worker lives on (`worker.address_space_limit`; one
   limited job at a time in a worker process, so start remote workers with `--nthreads 1`);
 - the scheduler and local workers listen only on the address they were given (127.0.0.1 by default), the
@@ -34,6 +37,7 @@ import logging
 import os
 import queue
 import re
+import signal
 import socket
 import threading
 import time
@@ -363,7 +367,12 @@ class DaskPool(ServedPool):
                 info={"attempts": job.attempt}), name, float(self.job_timeout)))
 
     def _restart(self, address: str) -> None:
+        local = [n for n in (self._cluster.workers.values() if self._cluster is not None else ())
+                 if n.worker_address == address and n.pid]
         try:
-            self._client.restart_workers([address], raise_for_error=True)
+            if local:  # its nanny sees the process die and starts a new one
+                os.kill(local[0].pid, signal.SIGKILL)
+            else:
+                self._client.restart_workers([address], raise_for_error=True)
         except Exception as exc:  # e.g. a worker without a nanny: it keeps its hung thread
             log.warning("engine: could not restart Dask worker %s (%s)", address, last_line(exc))
