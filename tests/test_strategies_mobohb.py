@@ -53,6 +53,23 @@ def test_whole_fronts_first_then_the_split_front_by_the_stated_rule():
         pareto_best(FRONTS, 2, rule="nsga")
 
 
+def test_context_results_move_rows_to_later_fronts_and_are_never_chosen():
+    """The four rows form one front among themselves, so choosing 3 truncates it by the rule (crowding keeps the
+    ends 1 and 2, hypervolume drops the small contributor 1); an earlier result (1.5, 1.5) as context dominates
+    row 3 alone, so the first front is {0, 1, 2} and the context point, and 3 comes last under either rule."""
+    Y = np.array([[1.0, 2.0], [0.5, 3.0], [3.0, 1.0], [2.0, 1.8]])
+    context = np.array([[1.5, 1.5]])
+    assert pareto_best(Y, 3, rule="crowding") == [1, 2, 3]
+    assert pareto_best(Y, 3, rule="hypervolume") == [0, 2, 3]
+    for rule in ("crowding", "hypervolume"):
+        assert pareto_best(Y, 3, rule=rule, context=context) == [0, 1, 2]
+        assert pareto_best(Y, 9, rule=rule, context=context) == [0, 1, 2, 3]   # k >= n: every row
+        assert pareto_best(Y, 3, rule=rule, context=np.empty((0, 2))) == pareto_best(Y, 3, rule=rule)
+    # the split front is weighed on its rows alone: the same choice as among rows 0-2 themselves
+    assert pareto_best(Y, 2, rule="crowding", context=context) == [1, 2] == pareto_best(Y[:3], 2, rule="crowding")
+    assert pareto_best(Y, 2, rule="hypervolume", context=context) == [0, 2]
+
+
 @pytest.mark.parametrize("promotion,promoted", [("crowding", {0, 1, 2}), ("hypervolume", {0, 1, 5})])
 def test_a_rung_promotes_its_non_dominated_jobs_first_and_never_a_failure(promotion, promoted):
     """One bracket (9 points at budget 1, 3 at 3, 1 at 9): the rung's first front (jobs 0 and 1) is promoted
@@ -78,13 +95,29 @@ def test_a_rung_promotes_its_non_dominated_jobs_first_and_never_a_failure(promot
 
 def test_select_ranks_by_the_objectives_and_breaks_ties_by_the_earlier_job():
     space = SyntheticEvaluator("zdt1").space
-    st = make_strategy("mobohb", space, objectives=["f1", "f2"], seed=0, max_budget=9, min_budget=1)
+    st = make_strategy("mobohb", space, objectives=["f1", "f2"], seed=0, max_budget=9, min_budget=1,
+                       promotion="crowding")
     point = space.sample(np.random.default_rng(0))
     told = [(Job(10 - i, point, 1.0), Result.success({"f1": f1, "f2": f2})) for i, (f1, f2) in enumerate(FRONTS)]
     # the ends of the second front (jobs 9 and 7) tie at infinite crowding: the earlier job, 7, is kept
     assert sorted(j.id for j in st.select(told, 2)) == [7, 10]
     assert sorted(j.id for j in st.select(told[::-1], 2)) == [7, 10]   # whatever order they were told in
     assert st.select([], 2) == []
+
+
+@pytest.mark.parametrize("context,promoted", [("budget", [0, 1, 2]), ("rung", [0, 2, 3])])
+def test_a_rung_is_sorted_among_every_result_at_its_budget(context, promoted):
+    """promotion_context "budget" (the default): the rung's jobs 0-3 (the rows of the test above) are sorted
+    among every other result told at budget 1 (job 4 at (1.5, 1.5) dominates job 3); "rung": among themselves."""
+    space = SyntheticEvaluator("zdt1").space
+    st = make_strategy("mobohb", space, objectives=["f1", "f2"], seed=0, max_budget=9, min_budget=1,
+                       iterations=1, promotion_context=context)
+    values = [(1.0, 2.0), (0.5, 3.0), (3.0, 1.0), (2.0, 1.8), (1.5, 1.5), (5, 5), (6, 6), (7, 7), (8, 8)]
+    told = []
+    for job, (f1, f2) in zip(st.ask(9), values):
+        told.append((job, Result.success({"f1": f1, "f2": f2})))
+        st.tell(*told[-1])
+    assert sorted(j.id for j in st.select(told[:4], 3)) == promoted
 
 
 # ---------------------------------------------------------------------------------------- the models
@@ -116,7 +149,7 @@ def test_kde_proposals_move_towards_the_pareto_set_on_zdt1_mf(tmp_path):
         for job in asked(drive_to_log(st, evaluator, tmp_path / str(seed), capacity=1, evaluations=None)):
             if "promoted_from" not in job["info"]:
                 picks[job["info"]["model_based"]].append([job["config"][f"x{i}"] for i in range(2, 7)])
-    assert len(picks[True]) > 100 and len(picks[False]) > 60   # random_fraction 1/3, and before any model
+    assert len(picks[True]) > 100 and len(picks[False]) > 60   # random_fraction 1/12, and before any model
     assert np.mean(picks[True]) < 0.35 < 0.45 < np.mean(picks[False])
 
 
@@ -152,6 +185,7 @@ def test_the_same_seed_gives_the_same_jobs(tmp_path):
 @pytest.mark.parametrize("options,message", [
     ({"sampler": "tpe"}, "mobohb option sampler: must be kde, mobo, random"),
     ({"promotion": "nsga"}, "mobohb option promotion: must be crowding or hypervolume"),
+    ({"promotion_context": "all"}, "mobohb option promotion_context: must be budget or rung"),
     ({"mobo": {"num_steps": 200}}, "mobohb option mobo: a mapping of mobo options, with sampler mobo only"),
     ({"sampler": "mobo", "mobo": {"warm_start": []}}, "mobohb option mobo: warm_start is set by mobohb"),
     ({"sampler": "mobo", "mobo": {"colour": 1}}, "mobohb option mobo: bad option"),
@@ -238,6 +272,29 @@ def test_kill_9_then_resume_equals_the_uninterrupted_search(tmp_path):
     assert sorted(map(key, after)) == sorted(map(key, results(whole)))
     assert [(j["id"], j["config"], j["budget"]) for j in asked(read_log(cut))] == \
         [(j["id"], j["config"], j["budget"]) for j in asked(read_log(whole))]
+
+
+def test_the_changed_defaults_are_stored_and_an_older_search_resumes_with_the_old_ones(tmp_path):
+    """A new search stores the promotion, promotion_context and random_fraction it resolved; a search stored
+    before those defaults changed (its search.json without them) resumes with the old ones: its jobs are those
+    of an uninterrupted search run with the old options."""
+    old = {"promotion": "crowding", "promotion_context": "rung", "random_fraction": 1 / 3}
+    nago.search("mobohb", tmp_path / "new", problem="zdt1-mf", options={"iterations": 2})
+    stored = json.loads((tmp_path / "new" / "search.json").read_text())["options"]
+    assert {k: stored[k] for k in old} == {"promotion": "hypervolume", "promotion_context": "budget",
+                                           "random_fraction": 1 / 12}
+    nago.search("mobohb", tmp_path / "whole", problem="zdt1-mf", options={"iterations": 8, **old})
+    cut = tmp_path / "cut"
+    nago.search("mobohb", cut, problem="zdt1-mf", evaluations=40, options={"iterations": 8, **old})
+    settings = json.loads((cut / "search.json").read_text())
+    for key in old:  # as a search created before the options were stored
+        del settings["options"][key]
+    (cut / "search.json").write_text(json.dumps(settings))
+    nago.search("mobohb", cut, resume=True, evaluations=len(results(tmp_path / "whole")))
+    jobs = lambda run: [(j["id"], j["config"], j["budget"]) for j in asked(read_log(run))]  # noqa: E731
+    assert len(results(cut)) > 40 and jobs(cut) == jobs(tmp_path / "whole")
+    nago.search("mobohb", tmp_path / "default", problem="zdt1-mf", options={"iterations": 8})
+    assert jobs(tmp_path / "default") != jobs(tmp_path / "whole")
 
 
 # ---------------------------------------------------------------------------------------- real training

@@ -8,23 +8,30 @@ has enough observations (as BOHB fits its KDE).
                              min_budget=1, exact=evaluator.exact())
 
 Promotion (`select`, and `pareto_best`): the successful jobs of a complete rung are sorted into non-dominated
-fronts (`search.pareto.non_dominated_sort`); whole fronts are promoted, best first, while they fit; the front
-that does not fit is truncated by NSGA-II's crowding distance (Deb, Pratap, Agarwal and Meyarivan, 2002): its
-members of largest crowding distance are kept (a front's ends always, at infinite distance), ties to the earlier
-job. `promotion="hypervolume"` truncates that front instead by repeatedly dropping its member of smallest
-exclusive hypervolume contribution (SMS-EMOA's rule: Beume, Naujoks and Emmerich, 2007), against the rung's
-nadir plus 10 % of its range (`search.pareto.reference_point`), recomputed after each drop (contributions equal
-to 1e-9 of the front's volume tie; the later job goes). The same rule orders the KDE's good set (below). Why
-crowding by default: measured on zdt1-mf at equal total budget (`experiments/bench_mobohb.py`, 20 seeds), the
-fraction of the true front's hypervolume was 0.896 ± 0.025 with crowding against 0.876 ± 0.039 with
-hypervolume contributions at half the budget, 0.913 ± 0.024 against 0.900 ± 0.033 at the whole budget. On
-park-mf (same script, 20 seeds) it is the other way round: 0.516 ± 0.202 against 0.657 ± 0.132 at half the
-budget (its front's ends lie outside the reported reference box); the default stays until one rule wins both.
-Against a reference point near the rung's nadir a front's ends have the smallest contributions (their boxes end at
-it), so the hypervolume rule drops them first, although the ends are what a far reference point (the reports'
-known ones) rewards most; and at low budgets the small contributions of interior points are decided by the
-noise. Crowding keeps the ends and spreads the rest. Both rules compare objectives in raw units, the units of
-the reported hypervolume, and neither changes when an objective is rescaled.
+fronts (`search.pareto.non_dominated_sort`) among every successful result at their budget so far, other
+brackets' included (`promotion_context="budget"`, the default; ASHA ranks a rung the same way); whole fronts
+of the rung's jobs are promoted, best first, while they fit; the rung's members of the front that does not
+fit are truncated by repeatedly dropping the one of smallest exclusive hypervolume contribution among them
+(SMS-EMOA's rule: Beume, Naujoks and Emmerich, 2007), against the nadir of the rung and its context plus 10 %
+of the range (`search.pareto.reference_point`), recomputed after each drop (contributions equal to 1e-9 of the front's
+volume tie; the later job goes). `promotion="crowding"` truncates by NSGA-II's crowding distance instead (Deb,
+Pratap, Agarwal and Meyarivan, 2002: the largest distances are kept, a front's ends always, ties to the
+earlier job), and `promotion_context="rung"` sorts the rung among itself alone, as Hyperband does. The KDE's
+good set (below) is ordered by the same rule over all results at its budget.
+
+Why these defaults (measured with `experiments/bench_mobohb.py`, 20 seeds, fraction of the true front's
+hypervolume at half the total budget; README has the tables): a rung sorted alone promotes points that are
+non-dominated in their bracket but dominated by earlier results at the same budget, and they add nothing to
+the front at the max budget, the only results the hypervolume counts. Sorting among the budget's results
+raised park-mf from 0.657 to 0.696 (hypervolume rule, random_fraction 1/3) and crowding from 0.516 to 0.575.
+On park-mf, whose cheap evaluations rank points as the max budget does, the hypervolume rule beats crowding
+(0.696 against 0.575), and fewer prior draws help (random_fraction 1/12: 0.750, seeds 20-39: 0.772); on
+zdt1-mf, whose low budgets are biased, crowding with the rung alone and BOHB's random_fraction 1/3 (the earlier
+defaults) gave 0.896 and 0.889 (seeds 0-19, 20-39) against 0.891 and 0.891 for the defaults now: a tie where
+park-mf gains 0.23. random_fraction 0 was better still on park-mf's first 20 seeds (0.794) but not on the next
+20 (0.748, against 0.772), and leaves no draw from the prior once a model exists, so 1/12 is the default. Both
+rules compare objectives in raw units, the units of the reported hypervolume, and neither changes when an
+objective is rescaled. A search stored before these defaults resumes with the old ones (`pinned`).
 
 How the reference implementation does it, and why we depart: MO-BOHB of the "Bag of Baselines" (Guerrero-Viu
 et al., 2021, automl/multi-obj-baselines, `SuccessiveHalvingMOBOHB._advance_to_next_stage`) promotes whole
@@ -42,14 +49,15 @@ New points (`propose`), by `sampler`:
   top_n_percent % of n) best results by `pareto_best` (the promotion order above), the bad set every other
   result (failures, with no objective values, always bad); then BOHB's proposal (sample from the widened good
   KDE, keep the best bad/good density ratio) on the largest budget with a model, and a draw from the prior with
-  probability random_fraction. Measured against the "mobo" sampler on zdt1-mf at half the budget: 0.896 ±
-  0.025 against 0.876 ± 0.047 (3 seeds, 500 SGHMC steps), at 0.9 s against 180 s per seed; hence the default.
+  probability random_fraction. Measured against the "mobo" sampler on zdt1-mf at half the budget (with the
+  earlier crowding promotion): 0.896 ± 0.025 against 0.876 ± 0.047 (3 seeds, 500 SGHMC steps), at 0.9 s
+  against 180 s per seed; hence the default.
   Departures from MO-BOHB's generator: BOHB's multivariate product-kernel KDE and its candidate sampling instead
   of MOTPE's univariate Parzen estimators per hyperparameter (one model for every space of the strategy
-  interface, conditional and categorical coordinates included); BOHB's top_n_percent 15 and random_fraction 1/3
-  instead of MO-BOHB's gamma 0.10 and 1/6 (1/6 measured within noise of 1/3 on zdt1-mf); no initial bracket of
-  random points at the max budget (Hyperband's first brackets sample the prior anyway); the bad set is every
-  result not good (BOHB's n_bad = 85 % of n loses at most one point to rounding).
+  interface, conditional and categorical coordinates included); BOHB's top_n_percent 15 and random_fraction 1/12
+  instead of MO-BOHB's gamma 0.10 and 1/6 (see above for 1/12; top_n_percent 10 and 30 measured no better on
+  park-mf); no initial bracket of random points at the max budget (Hyperband's first brackets sample the prior
+  anyway); the bad set is every result not good (BOHB's n_bad = 85 % of n loses at most one point to rounding).
 - "mobo": the NAGO paper's MOBO (BNN surrogates, USeMO, local penalisation) through the public `mobo`
   strategy, rebuilt whenever a larger budget gets min_points_in_model successful results and warm-started with
   that budget's results; later results at that budget are told to it; pending jobs (every running job of every
@@ -76,21 +84,24 @@ from .hyperband import Hyperband
 from .kde import KDE, KDEProposer
 from .mobo import MOBO
 
-__all__ = ["MOBOHB", "ParetoKDEProposer", "pareto_best", "PROMOTIONS", "SAMPLERS"]
+__all__ = ["MOBOHB", "ParetoKDEProposer", "pareto_best", "CONTEXTS", "PROMOTIONS", "SAMPLERS"]
 
 PROMOTIONS = ("crowding", "hypervolume")
+CONTEXTS = ("budget", "rung")
 SAMPLERS = ("kde", "mobo", "random")
 #: options of the inner `mobo` strategy that mobohb sets itself
 _MOBO_OWN = ("warm_start", "n_initial")
 _MOBO_DEFAULTS = {"batch_size": 8}
 
 
-def pareto_best(Y: np.ndarray, k: int, *, rule: str = "crowding", keys: Sequence[int] | None = None
-                ) -> list[int]:
+def pareto_best(Y: np.ndarray, k: int, *, rule: str = "crowding", keys: Sequence[int] | None = None,
+                context: np.ndarray | None = None) -> list[int]:
     """Indices of the k best rows of Y (n, M), all objectives minimised and finite, in ascending order: whole
     non-dominated fronts while they fit, the front that does not fit truncated by `rule` (see the module
     docstring): "hypervolume" drops its smallest exclusive contributor one at a time (reference: the nadir of Y
-    plus 10 % of its range), "crowding" keeps its largest crowding distances. `keys` (default: the row index)
+    and `context` plus 10 % of its range), "crowding" keeps its largest crowding distances. `context` (m, M):
+    other results the rows are sorted among (a row's front is its front among rows and context; context rows are
+    never chosen, and the truncation weighs the rows of the split front alone). `keys` (default: the row index)
     break ties: the smaller key is kept."""
     Y = np.asarray(Y, dtype=np.float64)
     n = Y.shape[0]
@@ -99,15 +110,18 @@ def pareto_best(Y: np.ndarray, k: int, *, rule: str = "crowding", keys: Sequence
     keys = list(range(n)) if keys is None else [int(key) for key in keys]
     if k >= n:
         return list(range(n))
+    A = Y
+    if context is not None and len(context):
+        A = np.vstack([Y, np.asarray(context, dtype=np.float64).reshape(-1, Y.shape[1])])
     chosen: list[int] = []
-    for front in non_dominated_sort(Y):
+    for front in non_dominated_sort(A):
         need = k - len(chosen)
         if need <= 0:
             break
-        front = [int(i) for i in front]
+        front = [int(i) for i in front if i < n]
         if len(front) > need:
-            front = (_truncate_hypervolume(Y, front, need, keys, reference_point(Y, 0.1)) if rule == "hypervolume"
-                     else _truncate_crowding(Y, front, need, keys))
+            front = (_truncate_hypervolume(A, front, need, keys, reference_point(A, 0.1)) if rule == "hypervolume"
+                     else _truncate_crowding(A, front, need, keys))
         chosen.extend(front)
     return sorted(chosen)
 
@@ -176,28 +190,38 @@ class MOBOHB(Hyperband):
     """Multi-objective BOHB (see the module docstring).
 
     Options: eta, iterations (as `hyperband`); sampler ("kde" | "mobo" | "random", default "kde"); promotion
-    ("crowding" | "hypervolume", default "crowding"); BOHB's min_points_in_model (default d + 1), top_n_percent
-    (15), num_samples (64), random_fraction (1/3), bandwidth_factor (3), min_bandwidth (1e-3); mobo (a mapping
-    of options of the inner `mobo` strategy, sampler "mobo" only)."""
+    ("hypervolume" | "crowding", default "hypervolume"); promotion_context ("budget" | "rung", default
+    "budget": a rung is sorted among every result at its budget so far, or among itself alone); BOHB's
+    min_points_in_model (default d + 1), top_n_percent (15), num_samples (64), random_fraction (default 1/12),
+    bandwidth_factor (3), min_bandwidth (1e-3); mobo (a mapping of options of the inner `mobo` strategy,
+    sampler "mobo" only)."""
 
     name = "mobohb"
     multi_objective = True
     min_objectives = 2
     # the inner MOBO's options before its defaults changed (see `mobo`): a search created then resumes with them
-    pinned = {"mobo": {**_MOBO_DEFAULTS, **MOBO.pinned}}
+    # and the promotion and proposal defaults before their change (see the module docstring)
+    pinned = {"mobo": {**_MOBO_DEFAULTS, **MOBO.pinned}, "promotion": "crowding", "promotion_context": "rung",
+              "random_fraction": 1 / 3}
 
     def resolved_options(self) -> dict[str, Any]:
-        return {"mobo": self.mobo} if self.sampler == "mobo" else {}
+        own = {"promotion": self.promotion, "promotion_context": self.promotion_context,
+               "random_fraction": self.model.random_fraction}
+        return {**own, "mobo": self.mobo} if self.sampler == "mobo" else own
 
     @classmethod
     def legacy_options(cls, stored: Mapping[str, Any]) -> dict[str, Any]:
-        return super().legacy_options(stored) if stored.get("sampler") == "mobo" else {}
+        old = super().legacy_options(stored)
+        if stored.get("sampler") != "mobo":
+            old.pop("mobo", None)
+        return old
 
     def __init__(self, space: Any, *, objectives: Sequence[str], seed: int, max_budget: float,
                  min_budget: float | None = None, exact: Mapping[str, Callable[[Any], float]] | None = None,
                  eta: float = 3, iterations: int | None = None, sampler: str = "kde",
-                 promotion: str = "crowding", min_points_in_model: int | None = None,
-                 top_n_percent: float = 15, num_samples: int = 64, random_fraction: float = 1 / 3,
+                 promotion: str = "hypervolume", promotion_context: str = "budget",
+                 min_points_in_model: int | None = None, top_n_percent: float = 15, num_samples: int = 64,
+                 random_fraction: float = 1 / 12,
                  bandwidth_factor: float = 3.0, min_bandwidth: float = 1e-3,
                  mobo: Mapping[str, Any] | None = None) -> None:
         super().__init__(space, objectives=objectives, seed=seed, max_budget=max_budget, min_budget=min_budget,
@@ -206,10 +230,14 @@ class MOBOHB(Hyperband):
             raise StrategyError(f"mobohb option sampler: must be {', '.join(SAMPLERS)}, got {sampler!r}")
         if promotion not in PROMOTIONS:
             raise StrategyError(f"mobohb option promotion: must be {' or '.join(PROMOTIONS)}, got {promotion!r}")
+        if promotion_context not in CONTEXTS:
+            raise StrategyError(f"mobohb option promotion_context: must be {' or '.join(CONTEXTS)}, got "
+                                f"{promotion_context!r}")
         if mobo is not None and (sampler != "mobo" or not isinstance(mobo, Mapping)):
             raise StrategyError(f"mobohb option mobo: a mapping of mobo options, with sampler mobo only, got "
                                 f"{mobo!r} with sampler {sampler}")
-        self.sampler, self.promotion = sampler, promotion
+        self.sampler, self.promotion, self.promotion_context = sampler, promotion, promotion_context
+        self._ok_at: dict[float, list[tuple[int, list[float]]]] = {}  # budget -> (job id, objectives) of ok jobs
         try:
             self.model = ParetoKDEProposer(space.vector_kinds, rule=promotion,
                                            min_points_in_model=min_points_in_model, top_n_percent=top_n_percent,
@@ -234,11 +262,18 @@ class MOBOHB(Hyperband):
 
     # -- promotion ------------------------------------------------------------------------------------------
     def select(self, told: list[tuple[Job, Result]], k: int) -> list[Job]:
-        """The k jobs of a complete rung promoted by `pareto_best` (ties: the earlier job)."""
+        """The k jobs of a complete rung promoted by `pareto_best` (ties: the earlier job), sorted among every
+        result at their budget so far (promotion_context "budget") or among themselves ("rung")."""
         if not told:
             return []
         Y = np.array([[r.objectives[name] for name in self.objectives] for _, r in told], dtype=np.float64)
-        return [told[i][0] for i in pareto_best(Y, k, rule=self.promotion, keys=[j.id for j, _ in told])]
+        context = None
+        if self.promotion_context == "budget":
+            ids = {job.id for job, _ in told}
+            context = np.array([values for job_id, values in self._ok_at.get(float(told[0][0].budget), [])
+                                if job_id not in ids], dtype=np.float64)
+        return [told[i][0] for i in pareto_best(Y, k, rule=self.promotion, keys=[j.id for j, _ in told],
+                                                context=context)]
 
     # -- new points -----------------------------------------------------------------------------------------
     def propose(self, budget: float) -> tuple[Any, Mapping[str, Any]]:
@@ -282,6 +317,8 @@ class MOBOHB(Hyperband):
         super()._tell(job, result)
         self._live.pop(job.id, None)
         values = [result.objectives[name] for name in self.objectives] if result.ok else None
+        if values is not None:
+            self._ok_at.setdefault(float(job.budget), []).append((job.id, [float(v) for v in values]))
         if self.sampler == "kde":
             self.model.observe(self.space.to_vector(job.point), values, job.budget)
         elif self.sampler == "mobo" and values is not None:
