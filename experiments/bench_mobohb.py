@@ -64,6 +64,7 @@ from search.reports.pareto_front import hypervolume_trace
 from search.strategies import make_strategy
 from search.strategies.base import Job, Result, Strategy
 from search.strategies.hyperband import hyperband_schedule, schedule_totals
+from search.strategies.mobohb import MOBOHB
 from bench_strategies import mean_std, run_parts, table  # the same helpers (a sibling script)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -193,7 +194,7 @@ def methods(args: argparse.Namespace, space: Any, objectives: list[str], max_bud
     mf = {"eta": args.eta, "iterations": iterations}
     mobo = {"batch_size": args.mobo_batch, "num_steps": args.mobo_steps, "num_burn_in_steps": args.mobo_steps // 2}
     notes = []
-    earlier = {"promotion": "crowding", "promotion_context": "rung", "random_fraction": 1 / 3}
+    earlier = {k: v for k, v in MOBOHB.pinned.items() if k != "mobo"}   # the defaults before their change
     out = [("mobohb (KDE, hypervolume promotion among the budget's results, random_fraction 1/12)",
             ours("mobohb", True, **mf), None, 1, args.seeds),
            ("mobohb, the earlier defaults (crowding, the rung alone, random_fraction 1/3)",

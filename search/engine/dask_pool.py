@@ -367,11 +367,11 @@ class DaskPool(ServedPool):
                 info={"attempts": job.attempt}), name, float(self.job_timeout)))
 
     def _restart(self, address: str) -> None:
-        local = [n for n in (self._cluster.workers.values() if self._cluster is not None else ())
-                 if n.worker_address == address and n.pid]
+        nannies = self._cluster.workers.values() if self._cluster is not None else ()
+        pid = next((n.pid for n in nannies if n.worker_address == address and n.pid), None)
         try:
-            if local:  # its nanny sees the process die and starts a new one
-                os.kill(local[0].pid, signal.SIGKILL)
+            if pid is not None:  # a local worker: its nanny sees the process die and starts a new one
+                os.kill(pid, signal.SIGKILL)
             else:
                 self._client.restart_workers([address], raise_for_error=True)
         except Exception as exc:  # e.g. a worker without a nanny: it keeps its hung thread

@@ -237,7 +237,8 @@ class MOBOHB(Hyperband):
             raise StrategyError(f"mobohb option mobo: a mapping of mobo options, with sampler mobo only, got "
                                 f"{mobo!r} with sampler {sampler}")
         self.sampler, self.promotion, self.promotion_context = sampler, promotion, promotion_context
-        self._ok_at: dict[float, list[tuple[int, list[float]]]] = {}  # budget -> (job id, objectives) of ok jobs
+        # budget -> (job, objectives) of every successful job: promotion's context and the inner MOBO's warm start
+        self._ok_at: dict[float, list[tuple[Job, dict[str, float]]]] = {}
         try:
             self.model = ParetoKDEProposer(space.vector_kinds, rule=promotion,
                                            min_points_in_model=min_points_in_model, top_n_percent=top_n_percent,
@@ -250,7 +251,6 @@ class MOBOHB(Hyperband):
         self.mobo = {**_MOBO_DEFAULTS, **dict(mobo or {})}
         if sampler == "mobo":
             self.mobo.update(MOBO.defaults_for(space, self.mobo))
-        self._observed: dict[float, list[tuple[Any, dict[str, float]]]] = {}
         self._mobo_budget: float | None = None   # the budget the inner MOBO models
         self._inner: Any = None
         if sampler == "mobo":
@@ -270,8 +270,9 @@ class MOBOHB(Hyperband):
         context = None
         if self.promotion_context == "budget":
             ids = {job.id for job, _ in told}
-            context = np.array([values for job_id, values in self._ok_at.get(float(told[0][0].budget), [])
-                                if job_id not in ids], dtype=np.float64)
+            context = np.array([[values[name] for name in self.objectives]
+                                for job, values in self._ok_at.get(float(told[0][0].budget), [])
+                                if job.id not in ids], dtype=np.float64)
         return [told[i][0] for i in pareto_best(Y, k, rule=self.promotion, keys=[j.id for j, _ in told],
                                                 context=context)]
 
@@ -295,10 +296,8 @@ class MOBOHB(Hyperband):
                                                                      else {})}
 
     def _make_inner(self, seed: int) -> Any:
-        from .mobo import MOBO
-
-        data = self._observed.get(self._mobo_budget, []) if self._mobo_budget is not None else []
-        warm = [{"config": self.space.to_config(point), "objectives": values} for point, values in data]
+        data = self._ok_at.get(self._mobo_budget, []) if self._mobo_budget is not None else []
+        warm = [{"config": self.space.to_config(job.point), "objectives": values} for job, values in data]
         try:
             return MOBO(self.space, objectives=self.objectives, seed=seed, max_budget=self.max_budget,
                         exact=self.exact, n_initial=2, warm_start=warm, **self.mobo)
@@ -318,7 +317,8 @@ class MOBOHB(Hyperband):
         self._live.pop(job.id, None)
         values = [result.objectives[name] for name in self.objectives] if result.ok else None
         if values is not None:
-            self._ok_at.setdefault(float(job.budget), []).append((job.id, [float(v) for v in values]))
+            self._ok_at.setdefault(float(job.budget), []).append(
+                (job, {name: float(v) for name, v in zip(self.objectives, values)}))
         if self.sampler == "kde":
             self.model.observe(self.space.to_vector(job.point), values, job.budget)
         elif self.sampler == "mobo" and values is not None:
@@ -326,10 +326,8 @@ class MOBOHB(Hyperband):
 
     def _observe_mobo(self, job: Job, result: Result) -> None:
         budget = float(job.budget)
-        data = self._observed.setdefault(budget, [])
-        data.append((job.point, {name: float(result.objectives[name]) for name in self.objectives}))
         if budget == self._mobo_budget and self._inner is not None:
             self._inner.tell(job, result)
-        elif len(data) >= self.model.min_points_in_model and (self._mobo_budget is None
+        elif len(self._ok_at[budget]) >= self.model.min_points_in_model and (self._mobo_budget is None
                                                                or budget > self._mobo_budget):
             self._mobo_budget, self._inner = budget, None   # rebuilt, warm-started, at the next proposal
