@@ -231,7 +231,8 @@ def compare(args: argparse.Namespace, rows_of: list[tuple], pool: Callable[[int]
     walls: dict[str, float] = {}
     for label, factory, evaluations, workers, seeds in rows_of:
         t0 = time.perf_counter()
-        runs[label] = [run_records(factory(seed), pool(workers), workdir, seed, evaluations) for seed in range(seeds)]
+        runs[label] = [run_records(factory(seed), pool(workers), workdir, seed, evaluations)
+                       for seed in range(args.first_seed, args.first_seed + seeds)]
         walls[label] = (time.perf_counter() - t0) / max(seeds, 1)
         print(f"  {what}: {label}: {seeds} seeds, {walls[label]:.1f} s per seed", file=sys.stderr, flush=True)
     if ref is None:  # one reference point for every method and seed
@@ -353,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", default="synthetic", help=f"comma-separated: {', '.join([*GROUPS, *PARTS])} "
                         "(default synthetic = zdt1-mf,park-mf; training needs a GPU at its default size)")
     parser.add_argument("--seeds", type=int, default=20, help="seeds per method (20 for synthetic; 3 for training)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one (20 with --seeds 20: "
+                        "seeds 20-39, a second sample)")
     parser.add_argument("--mobo-seeds", type=int, default=None, help="seeds of MOBO (default --seeds)")
     parser.add_argument("--mobohb-mobo-seeds", type=int, default=3, help="seeds of mobohb with sampler=mobo (0: "
                         "leave it out)")
